@@ -1,0 +1,147 @@
+"""The consumer-dispute mediation and arbitration platform: ``create_app()``."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from flask import Flask, g, has_app_context, has_request_context, request, session
+from flask_login import current_user
+
+from mediation import errors, logs
+from mediation.config import CONFIGS, DEV_SECRET_KEY, Config, resolve_sla_policy
+from mediation.extensions import babel, csrf, db, limiter, login_manager, migrate, socketio
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def create_app(config: type[Config] | Config | Mapping[str, Any] | None = None) -> Flask:
+    """Build the application.
+
+    :param config: a config class or object, or a mapping of overrides applied on
+        top of the config named by ``MEDIATION_ENV`` (default ``development``).
+    :raise RuntimeError: when a production config has no ``SECRET_KEY``.
+    """
+    app = Flask(
+        __name__,
+        instance_path=str(ROOT / "instance"),
+        template_folder=str(ROOT / "templates"),
+        static_folder=str(ROOT / "static"),
+    )
+    env_name = os.environ.get("MEDIATION_ENV", "development")
+    if config is None or isinstance(config, Mapping):
+        app.config.from_object(CONFIGS.get(env_name, CONFIGS["development"]))
+        if config:
+            app.config.update(config)
+    else:
+        app.config.from_object(config)
+    _check_secret(app)
+    app.config["SLA_POLICY_TABLE"] = resolve_sla_policy(
+        app.config.get("SLA_POLICY_OVERRIDES") or app.config["SLA_POLICY"]
+    )
+    os.makedirs(app.instance_path, exist_ok=True)
+    logs.configure(app.config["LOG_LEVEL"], app.config["LOG_JSON"])
+
+    _init_extensions(app)
+    errors.init_app(app)
+    _register_blueprints(app)
+    _register_template_helpers(app)
+
+    from mediation import cli
+
+    cli.init_app(app)
+
+    @app.get("/health")
+    def health():
+        return {"status": "ok"}
+
+    return app
+
+
+def _check_secret(app: Flask) -> None:
+    key = app.config.get("SECRET_KEY")
+    if app.config.get("ENV_NAME") in ("development", "testing"):
+        return
+    if not key or key == DEV_SECRET_KEY:
+        raise RuntimeError("SECRET_KEY must be set (and not the development key)")
+
+
+def _init_extensions(app: Flask) -> None:
+    from mediation import models  # noqa: F401  (every table on the metadata)
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(ROOT / "migrations"), render_as_batch=True)
+    csrf.init_app(app)
+    babel.init_app(
+        app,
+        locale_selector=select_locale,
+        default_translation_directories=str(ROOT / "mediation" / "translations"),
+    )
+    login_manager.init_app(app)
+    login_manager.login_view = "auth.login"
+    login_manager.session_protection = "strong" if not app.testing else None
+    from mediation.auth import loaders  # noqa: F401  (registers the user loaders)
+
+    if app.config.get("REDIS_URL"):
+        app.config.setdefault("RATELIMIT_STORAGE_URI", app.config["REDIS_URL"])
+    else:
+        app.config.setdefault("RATELIMIT_STORAGE_URI", "memory://")
+    limiter.init_app(app)
+
+    # Socket handlers must be registered before init_app (see STYLE.md rule 7).
+    from mediation.chat import events  # noqa: F401
+
+    socketio.init_app(
+        app,
+        async_mode="threading",
+        message_queue=app.config.get("REDIS_URL") if not app.testing else None,
+        cors_allowed_origins=app.config.get("SOCKETIO_CORS_ORIGINS")
+        or app.config["PUBLIC_URL"],
+        logger=False,
+        engineio_logger=False,
+    )
+
+
+def _register_blueprints(app: Flask) -> None:
+    from mediation.api import bp as api_bp
+    from mediation.auth import bp as auth_bp
+    from mediation.cases import bp as cases_bp
+    from mediation.merchants import bp as merchants_bp
+    from mediation.notifications import bp as notifications_bp
+
+    # The view modules add their routes to the blueprints on import.
+    from mediation.api import docs  # noqa: F401
+    from mediation.auth import api as auth_api, views as auth_views  # noqa: F401
+    from mediation.cases import api as cases_api, views as cases_views  # noqa: F401
+    from mediation.merchants import api as merchants_api, views as merchants_views  # noqa: F401
+    from mediation.notifications import views as notifications_views  # noqa: F401
+
+    app.register_blueprint(auth_bp)
+    app.register_blueprint(cases_bp)
+    app.register_blueprint(merchants_bp)
+    app.register_blueprint(notifications_bp)
+    app.register_blueprint(api_bp)
+
+
+def select_locale() -> str:
+    """Pick the language: the user's choice, the session's, then the browser's."""
+    supported = ("zh_CN", "en")
+    if not has_request_context():
+        return g.get("locale", "zh_CN") if has_app_context() else "zh_CN"
+    asked = request.args.get("lang")
+    if asked in supported:
+        return asked
+    if current_user and current_user.is_authenticated and current_user.locale in supported:
+        return current_user.locale
+    if session.get("locale") in supported:
+        return session["locale"]
+    best = request.accept_languages.best_match(["zh_CN", "zh", "en"])
+    return "en" if best == "en" else "zh_CN"
+
+
+def _register_template_helpers(app: Flask) -> None:
+    from mediation import formatting
+
+    formatting.init_app(app)

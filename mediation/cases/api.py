@@ -1,0 +1,1 @@
+"""Routes of this module are added in the next commits."""

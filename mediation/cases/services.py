@@ -1,0 +1,733 @@
+"""Case services: filing, amending and the one function that applies an action.
+
+Every status change in the platform goes through :func:`apply_action`: it asks
+the lifecycle table, runs the action's handler, appends the chained
+:class:`CaseEvent`, moves the deadline, logs, and queues notifications and the
+``case_updated`` socket event for after the commit. Services flush, never commit.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from flask import current_app
+from flask_babel import lazy_gettext as _l
+
+from mediation.auth.models import Role, User
+from mediation.cases import lifecycle as lc
+from mediation.cases.chain import event_digest
+from mediation.cases.models import (
+    AMENDABLE_FIELDS,
+    Case,
+    CaseEvent,
+    CaseVersion,
+    Category,
+    Offer,
+    OfferStatus,
+    RemedyType,
+)
+from mediation.errors import Conflict, InvalidTransition, NotFound, ValidationError
+from mediation.extensions import db
+from mediation.merchants.models import Merchant, MerchantKind
+from mediation.notifications.services import notify
+from mediation.sla.policy import deadline_for, stage_of
+from mediation.unit_of_work import after_commit
+
+logger = logging.getLogger(__name__)
+
+
+# Settings -----------------------------------------------------------------
+
+
+def sla_policy() -> dict[str, tuple[int, str]]:
+    """Return the resolved stage-deadline table of the running app."""
+    return current_app.config["SLA_POLICY_TABLE"]
+
+
+def time_zone() -> ZoneInfo:
+    """Return the platform's business time zone."""
+    return ZoneInfo(current_app.config["TIME_ZONE"])
+
+
+# Facts and allowed actions --------------------------------------------------
+
+
+def open_offer(case: Case, kind: str) -> Offer | None:
+    """Return the case's open offer (``offer``) or proposal (``proposal``)."""
+    for offer in reversed(case.offers):
+        if offer.kind == kind and offer.status == OfferStatus.open.value:
+            return offer
+    return None
+
+
+def merchant_side(case: Case) -> Merchant | None:
+    """Return the merchant that answers for the case (the platform for an
+    unregistered shop)."""
+    return case.merchant or case.platform
+
+
+def facts_for(case: Case) -> lc.Facts:
+    """Collect what the lifecycle table needs to know about ``case``."""
+    side = merchant_side(case)
+    proposal = open_offer(case, "proposal")
+    accepted: set[str] = set()
+    if proposal is not None:
+        if proposal.consumer_accepted_at:
+            accepted.add("consumer")
+        if proposal.merchant_accepted_at:
+            accepted.add("merchant")
+    return lc.Facts(
+        has_merchant=case.merchant_id is not None,
+        has_platform=case.platform_id is not None,
+        consumer_consented=case.arbitration_consent,
+        merchant_consented=bool(side and side.arbitration_consent),
+        answered=case.answered_at is not None,
+        was_mediated=case.was_mediated,
+        fulfilment_marked=case.fulfilment_marked_at is not None,
+        has_mediator=case.mediator_id is not None,
+        has_arbitrator=case.arbitrator_id is not None,
+        rated=case.satisfaction is not None,
+        has_open_proposal=proposal is not None,
+        proposal_accepted_by=frozenset(accepted),
+    )
+
+
+def allowed_actions(case: Case, relation: str | None) -> list[str]:
+    """Return the actions open to ``relation`` on ``case`` now.
+
+    These are the lifecycle table's actions that this release can carry out
+    (the arbitration actions join when their handlers do).
+    """
+    return [
+        a
+        for a in lc.allowed_actions(case.status, relation, facts_for(case))
+        if a in HANDLERS and a not in SYSTEM_ACTIONS
+    ]
+
+
+# Timeline -------------------------------------------------------------------
+
+
+def record_event(
+    case: Case,
+    *,
+    actor: User | None,
+    role: str,
+    action: str,
+    from_status: str | None,
+    data: dict[str, Any] | None = None,
+    now: datetime,
+) -> CaseEvent:
+    """Append a hash-chained event to the case timeline.
+
+    :param actor: the acting user, or None for the system.
+    :param role: the actor's relation to the case (``system`` for the platform).
+    """
+    last = db.session.execute(
+        db.select(CaseEvent.seq, CaseEvent.hash)
+        .where(CaseEvent.case_id == case.id)
+        .order_by(CaseEvent.seq.desc())
+        .limit(1)
+    ).first()
+    seq = (last.seq + 1) if last else 1
+    prev_hash = last.hash if last else None
+    payload = _jsonable(data or {})
+    event = CaseEvent(
+        case_id=case.id,
+        seq=seq,
+        at=now,
+        actor_id=actor.id if actor else None,
+        actor_role=role,
+        action=action,
+        from_status=from_status,
+        to_status=case.status,
+        data=payload,
+        prev_hash=prev_hash,
+    )
+    event.hash = event_digest(
+        case_id=case.id,
+        seq=seq,
+        at=now,
+        actor_id=event.actor_id,
+        actor_role=role,
+        action=action,
+        from_status=from_status,
+        to_status=case.status,
+        data=payload,
+        prev_hash=prev_hash,
+    )
+    db.session.add(event)
+    db.session.flush()
+    logger.info(
+        "case event",
+        extra={
+            "case_id": case.id,
+            "reference": case.reference,
+            "actor_id": event.actor_id,
+            "actor_role": role,
+            "action": action,
+            "from_status": from_status,
+            "to_status": case.status,
+        },
+    )
+    return event
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, (date, datetime)):
+        return value.isoformat()
+    return value
+
+
+# Filing -------------------------------------------------------------------
+
+
+@dataclass
+class Filing:
+    """A validated complaint as the consumer filed it."""
+
+    category: str
+    order_ref: str
+    order_date: date
+    amount_paid: int
+    claim_type: str
+    description: str
+    claim_amount: int = 0
+    merchant_id: int | None = None
+    merchant_name: str | None = None
+    platform_id: int | None = None
+    arbitration_consent: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def find_possible_duplicates(
+    consumer: User, merchant_id: int | None, merchant_name: str | None, order_ref: str
+) -> list[Case]:
+    """Return the consumer's open or closed cases on the same merchant and order."""
+    query = db.select(Case).where(
+        Case.consumer_id == consumer.id,
+        db.func.lower(Case.order_ref) == order_ref.strip().lower(),
+    )
+    if merchant_id is not None:
+        query = query.where(Case.merchant_id == merchant_id)
+    elif merchant_name:
+        query = query.where(db.func.lower(Case.merchant_name) == merchant_name.strip().lower())
+    return list(db.session.scalars(query.order_by(Case.id)).all())
+
+
+def _resolve_parties(filing: Filing) -> tuple[Merchant | None, Merchant | None, str]:
+    """Return (merchant, platform, shop name) for a filing.
+
+    :raise ValidationError: for an unknown merchant or a platform that is not one.
+    """
+    errors: dict[str, str] = {}
+    merchant = platform = None
+    if filing.merchant_id is not None:
+        merchant = db.session.get(Merchant, filing.merchant_id)
+        if merchant is None:
+            errors["merchant_id"] = _l("No registered merchant has this id.")
+    if filing.platform_id is not None:
+        platform = db.session.get(Merchant, filing.platform_id)
+        if platform is None or platform.kind != MerchantKind.platform.value:
+            errors["platform_id"] = _l("This is not a registered platform.")
+    if merchant is None and not (filing.merchant_name or "").strip() and not errors:
+        errors["merchant_name"] = _l("Name the shop or choose a registered merchant.")
+    if errors:
+        raise ValidationError(fields=errors)
+    if merchant is not None:
+        name = merchant.name
+        if platform is None and merchant.platform_id is not None:
+            platform = merchant.platform
+    else:
+        name = filing.merchant_name.strip()
+    return merchant, platform, name
+
+
+def validate_filing_values(values: dict[str, Any], *, today: date) -> None:
+    """Check the domain rules of filing fields (shared by filing and amending).
+
+    :raise ValidationError: naming each field that breaks a rule.
+    """
+    errors: dict[str, Any] = {}
+    if "category" in values and values["category"] not in {c.value for c in Category}:
+        errors["category"] = _l("Choose one of the listed categories.")
+    if "claim_type" in values and values["claim_type"] not in {t.value for t in RemedyType}:
+        errors["claim_type"] = _l("Choose one of the listed claim types.")
+    if "order_date" in values and values["order_date"] > today:
+        errors["order_date"] = _l("The order date cannot be in the future.")
+    for name in ("amount_paid", "claim_amount"):
+        if name in values and values[name] < 0:
+            errors[name] = _l("Amounts cannot be negative.")
+    if "description" in values and len((values["description"] or "").strip()) < 10:
+        errors["description"] = _l("Describe what went wrong in at least 10 characters.")
+    if "order_ref" in values and not (values["order_ref"] or "").strip():
+        errors["order_ref"] = _l("Give the order number.")
+    if errors:
+        raise ValidationError(fields=errors)
+
+
+def file_case(consumer: User, filing: Filing, *, now: datetime) -> Case:
+    """File a complaint and route it to the merchant, the platform or intake.
+
+    :param consumer: the filing consumer.
+    :param filing: validated input.
+    :raise ValidationError: when a field breaks a domain rule.
+    :return: the new case, flushed, with its reference and first events.
+    """
+    tz = time_zone()
+    values = {k: getattr(filing, k) for k in AMENDABLE_FIELDS}
+    validate_filing_values(values, today=now.astimezone(tz).date())
+    merchant, platform, name = _resolve_parties(filing)
+    case = Case(
+        consumer_id=consumer.id,
+        merchant_id=merchant.id if merchant else None,
+        merchant_name=name,
+        platform_id=platform.id if platform else None,
+        category=filing.category,
+        order_ref=filing.order_ref.strip(),
+        order_date=filing.order_date,
+        amount_paid=filing.amount_paid,
+        claim_type=filing.claim_type,
+        claim_amount=filing.claim_amount,
+        description=filing.description.strip(),
+        arbitration_consent=filing.arbitration_consent,
+        status=lc.SUBMITTED,
+        filed_at=now,
+        updated_at=now,
+        version=1,
+    )
+    db.session.add(case)
+    db.session.flush()
+    case.reference = f"MC-{now.astimezone(tz).year}-{case.id:06d}"
+    if merchant is None:
+        case.platform_escalated_at = now if platform else None
+    db.session.add(
+        CaseVersion(
+            case_id=case.id,
+            number=1,
+            fields=case.filing_fields(),
+            author_id=consumer.id,
+            created_at=now,
+        )
+    )
+    record_event(
+        case,
+        actor=consumer,
+        role="consumer",
+        action="file",
+        from_status=None,
+        data={
+            "merchant_id": case.merchant_id,
+            "merchant_name": name,
+            "platform_id": case.platform_id,
+            "arbitration_consent": case.arbitration_consent,
+            **case.filing_fields(),
+        },
+        now=now,
+    )
+    facts = facts_for(case)
+    if lc.is_allowed(case.status, "system", "route", facts):
+        apply_action(case, "route", {}, actor=None, relation="system", now=now)
+    else:
+        _set_deadline(case, now)
+        notify(
+            _regulators(),
+            "case_file",
+            {"reference": case.reference},
+            case_id=case.id,
+            now=now,
+        )
+    return case
+
+
+# Applying actions -----------------------------------------------------------
+
+Handler = Callable[[Case, dict[str, Any], User | None, str, datetime], dict[str, Any]]
+HANDLERS: dict[str, Handler] = {}
+SYSTEM_ACTIONS = frozenset({"route", "expire", "auto_assign"})
+
+
+def handles(*actions: str) -> Callable[[Handler], Handler]:
+    """Register a handler for ``actions`` (it returns the event's data)."""
+
+    def decorator(fn: Handler) -> Handler:
+        for action in actions:
+            HANDLERS[action] = fn
+        return fn
+
+    return decorator
+
+
+def apply_action(
+    case: Case,
+    action: str,
+    payload: dict[str, Any],
+    *,
+    actor: User | None,
+    relation: str,
+    now: datetime,
+) -> Case:
+    """Apply one lifecycle action to a case: the one way a case changes.
+
+    :param payload: validated fields of the action (see API.md).
+    :param actor: the acting user; None for the system.
+    :param relation: the actor's relation to the case (lifecycle role).
+    :raise InvalidTransition: when the table refuses the action now.
+    :raise ValidationError: when the payload breaks a domain rule.
+    """
+    handler = HANDLERS.get(action)
+    facts = facts_for(case)
+    if handler is None or not lc.is_allowed(case.status, relation, action, facts):
+        raise InvalidTransition(
+            _l("“%(action)s” is not possible while the case is “%(status)s”.",
+               action=action, status=case.status)
+        )
+    from_status = case.status
+    stage_before = _stage(case)
+    # Decided on the facts before the handler runs: the table already accounts
+    # for the actor's own step (e.g. the second acceptance of a proposal).
+    target = lc.next_status(case.status, relation, action, facts)
+    data = handler(case, payload, actor, relation, now) or {}
+    case.status = target
+    case.updated_at = now
+    if target != from_status:
+        _entered(case, target, from_status, now)
+    if target != from_status or _stage(case) != stage_before or action == "reassign":
+        _set_deadline(case, now)
+    record_event(
+        case,
+        actor=actor,
+        role=relation,
+        action=action,
+        from_status=from_status,
+        data=data,
+        now=now,
+    )
+    _notify_parties(case, action, actor, now)
+    _announce(case)
+    return case
+
+
+def _stage(case: Case) -> str | None:
+    return stage_of(
+        case.status,
+        has_mediator=case.mediator_id is not None,
+        fulfilment_marked=case.fulfilment_marked_at is not None,
+    )
+
+
+def _set_deadline(case: Case, now: datetime) -> None:
+    case.due_at = deadline_for(_stage(case), now, sla_policy(), time_zone())
+    case.remind_at = None
+
+
+def _entered(case: Case, status: str, from_status: str, now: datetime) -> None:
+    """Bookkeeping when a case enters ``status``."""
+    if status == lc.AWAITING_PLATFORM:
+        case.platform_escalated_at = case.platform_escalated_at or now
+    if status == lc.IN_MEDIATION:
+        case.was_mediated = True
+        for offer in case.offers:
+            if offer.status == OfferStatus.open.value:
+                offer.status = OfferStatus.lapsed.value
+                offer.decided_at = now
+    if status in (lc.SETTLED, lc.AWARDED):
+        case.fulfilment_marked_at = None
+    if lc.is_closed(status):
+        case.closed_at = now
+        case.due_at = None
+        case.outcome = _outcome(case, status, from_status)
+
+
+def _outcome(case: Case, status: str, from_status: str) -> str:
+    if status == lc.RESOLVED:
+        if any(e.action == "issue_award" for e in case.events):
+            return "award_complied"
+        if case.was_mediated:
+            return "settled_in_mediation"
+        return "settled_directly"
+    return status
+
+
+def _regulators() -> list[User]:
+    return list(
+        db.session.scalars(
+            db.select(User).where(User.role == Role.regulator.value)
+        ).all()
+    )
+
+
+def staff_of(merchant_id: int | None) -> list[User]:
+    """Return the active staff accounts of a merchant."""
+    if merchant_id is None:
+        return []
+    return list(
+        db.session.scalars(
+            db.select(User).where(
+                User.merchant_id == merchant_id, User.role == Role.merchant.value
+            )
+        ).all()
+    )
+
+
+def case_audience(case: Case) -> list[User]:
+    """Return everyone who follows the case: consumer, merchant side, assigned staff."""
+    users: list[User] = [case.consumer]
+    users += staff_of(case.merchant_id)
+    if case.platform_escalated_at is not None or case.merchant_id is None:
+        users += staff_of(case.platform_id)
+    for assigned in (case.mediator, case.arbitrator):
+        if assigned is not None:
+            users.append(assigned)
+    return users
+
+
+def _notify_parties(case: Case, action: str, actor: User | None, now: datetime) -> None:
+    recipients = [u for u in case_audience(case) if actor is None or u.id != actor.id]
+    kind = "case_file" if action in ("route", "link_merchant") and case.status in (
+        lc.AWAITING_MERCHANT,
+        lc.AWAITING_PLATFORM,
+    ) else f"case_{action}"
+    notify(
+        recipients,
+        kind,
+        {"reference": case.reference, "status": case.status},
+        case_id=case.id,
+        now=now,
+    )
+
+
+def _announce(case: Case) -> None:
+    """Tell connected browsers after the commit that the case changed."""
+    from mediation.extensions import socketio
+
+    payload = {
+        "case_id": case.id,
+        "status": case.status,
+        "due_at": case.due_at.isoformat() if case.due_at else None,
+    }
+    room = f"case:{case.id}:joint"
+    after_commit(lambda: socketio.emit("case_updated", payload, to=room, namespace="/chat"))
+
+
+# Handlers -------------------------------------------------------------------
+
+
+def _reason(payload: dict[str, Any]) -> dict[str, Any]:
+    reason = (payload.get("reason") or "").strip()
+    if not reason:
+        raise ValidationError(fields={"reason": _l("Give a reason.")})
+    return {"reason": reason}
+
+
+@handles("route")
+def _route(case, payload, actor, relation, now):
+    return {"merchant_id": case.merchant_id, "platform_id": case.platform_id}
+
+
+@handles("link_merchant")
+def _link_merchant(case, payload, actor, relation, now):
+    merchant = db.session.get(Merchant, payload.get("merchant_id"))
+    if merchant is None or merchant.kind == MerchantKind.platform.value:
+        raise ValidationError(fields={"merchant_id": _l("Choose a registered shop.")})
+    case.merchant_id = merchant.id
+    case.merchant = merchant
+    if case.platform_id is None and merchant.platform_id is not None:
+        case.platform_id = merchant.platform_id
+    return {"merchant_id": merchant.id, "merchant_name": merchant.name}
+
+
+@handles("dismiss", "reject", "reject_offer", "decline_proposal", "withdraw")
+def _with_reason(case, payload, actor, relation, now):
+    data = _reason(payload)
+    if relation in ("merchant", "platform") and case.answered_at is None:
+        case.answered_at = now
+    if case.status == lc.OFFER_PENDING and relation == "consumer":
+        offer = open_offer(case, "offer")
+        if offer is not None:
+            offer.status = OfferStatus.rejected.value
+            offer.decided_at = now
+            offer.decision_reason = data["reason"]
+    return data
+
+
+@handles("amend")
+def _amend(case, payload, actor, relation, now):
+    changes = {k: payload[k] for k in AMENDABLE_FIELDS if k in payload}
+    validate_filing_values(changes, today=now.astimezone(time_zone()).date())
+    diff = {}
+    for name, value in changes.items():
+        old = getattr(case, name)
+        if isinstance(value, str):
+            value = value.strip()
+        if old != value:
+            diff[name] = [old, value]
+            setattr(case, name, value)
+    if not diff:
+        raise ValidationError(_l("Nothing was changed."), code="no_change")
+    case.version += 1
+    db.session.add(
+        CaseVersion(
+            case_id=case.id,
+            number=case.version,
+            fields=case.filing_fields(),
+            author_id=actor.id,
+            created_at=now,
+        )
+    )
+    return {"version": case.version, "changes": diff}
+
+
+def _remedy(payload: dict[str, Any], now: datetime) -> dict[str, Any]:
+    errors: dict[str, Any] = {}
+    if payload.get("type") not in {t.value for t in RemedyType}:
+        errors["type"] = _l("Choose one of the listed types.")
+    amount = payload.get("amount", 0) or 0
+    if amount < 0:
+        errors["amount"] = _l("Amounts cannot be negative.")
+    deadline = payload.get("deadline")
+    if deadline is None:
+        errors["deadline"] = _l("Give a date by which it will be done.")
+    elif deadline < now.astimezone(time_zone()).date():
+        errors["deadline"] = _l("The deadline cannot be in the past.")
+    text = (payload.get("text") or "").strip()
+    if not text:
+        errors["text"] = _l("Describe the offer.")
+    if errors:
+        raise ValidationError(fields=errors)
+    return {"type": payload["type"], "amount": amount, "deadline": deadline, "text": text}
+
+
+@handles("offer", "propose")
+def _offer(case, payload, actor, relation, now):
+    remedy = _remedy(payload, now)
+    kind = "proposal" if relation == "mediator" else "offer"
+    previous = open_offer(case, kind)
+    if previous is not None:
+        previous.status = OfferStatus.lapsed.value
+        previous.decided_at = now
+    offer = Offer(case_id=case.id, kind=kind, author_id=actor.id, created_at=now, **remedy)
+    db.session.add(offer)
+    case.offers.append(offer)
+    if kind == "offer" and case.answered_at is None:
+        case.answered_at = now
+    db.session.flush()
+    return {"offer_id": offer.id, "kind": kind, **remedy}
+
+
+@handles("accept_offer")
+def _accept_offer(case, payload, actor, relation, now):
+    offer = open_offer(case, "offer")
+    if offer is None:
+        raise Conflict(_l("There is no open offer to accept."))
+    offer.status = OfferStatus.accepted.value
+    offer.decided_at = now
+    return {"offer_id": offer.id, "type": offer.type, "amount": offer.amount,
+            "deadline": offer.deadline, "text": offer.text}
+
+
+@handles("accept_proposal")
+def _accept_proposal(case, payload, actor, relation, now):
+    proposal = open_offer(case, "proposal")
+    if proposal is None:
+        raise Conflict(_l("There is no open proposal to accept."))
+    if relation == "consumer":
+        proposal.consumer_accepted_at = now
+    else:
+        proposal.merchant_accepted_at = now
+    if proposal.consumer_accepted_at and proposal.merchant_accepted_at:
+        proposal.status = OfferStatus.accepted.value
+        proposal.decided_at = now
+    return {"offer_id": proposal.id, "party": "consumer" if relation == "consumer" else "merchant"}
+
+
+@handles("consent_arbitration")
+def _consent(case, payload, actor, relation, now):
+    case.arbitration_consent = True
+    return {}
+
+
+@handles("take")
+def _take(case, payload, actor, relation, now):
+    if relation == "mediator":
+        case.mediator_id = actor.id
+        case.mediator = actor
+    else:
+        case.arbitrator_id = actor.id
+        case.arbitrator = actor
+    return {"user_id": actor.id}
+
+
+@handles("reassign")
+def _reassign(case, payload, actor, relation, now):
+    user = db.session.get(User, payload.get("user_id"))
+    wanted = Role.mediator.value if case.status == lc.IN_MEDIATION else Role.arbitrator.value
+    if user is None or user.role != wanted:
+        raise ValidationError(fields={"user_id": _l("Choose a %(role)s.", role=wanted)})
+    if wanted == Role.mediator.value:
+        case.mediator_id, case.mediator = user.id, user
+    else:
+        if user.id == case.mediator_id:
+            raise ValidationError(
+                fields={"user_id": _l("An arbitrator never decides a case they mediated.")}
+            )
+        case.arbitrator_id, case.arbitrator = user.id, user
+    return {"user_id": user.id}
+
+
+@handles("end_mediation")
+def _end_mediation(case, payload, actor, relation, now):
+    if payload.get("result", "failed") != "failed":
+        raise ValidationError(fields={"result": _l("The only result to give is “failed”.")})
+    data = _reason(payload)
+    proposal = open_offer(case, "proposal")
+    if proposal is not None:
+        proposal.status = OfferStatus.lapsed.value
+        proposal.decided_at = now
+    return {"result": "failed", **data}
+
+
+@handles("mark_fulfilled")
+def _mark_fulfilled(case, payload, actor, relation, now):
+    case.fulfilment_marked_at = now
+    return {"text": (payload.get("text") or "").strip()}
+
+
+@handles("confirm_fulfilment", "report_unfulfilled")
+def _fulfilment(case, payload, actor, relation, now):
+    return {"text": (payload.get("text") or "").strip()}
+
+
+@handles("rate")
+def _rate(case, payload, actor, relation, now):
+    score = payload.get("score")
+    if not isinstance(score, int) or not 1 <= score <= 5:
+        raise ValidationError(fields={"score": _l("Give a score from 1 to 5.")})
+    case.satisfaction = score
+    case.satisfaction_comment = (payload.get("comment") or "").strip() or None
+    return {"score": score, "comment": case.satisfaction_comment}
+
+
+@handles("expire")
+def _expire(case, payload, actor, relation, now):
+    return {"due_at": case.due_at}
+
+
+def get_offer(case: Case, offer_id: int) -> Offer:
+    """Return an offer of the case.
+
+    :raise NotFound: when the offer belongs to another case or does not exist.
+    """
+    offer = db.session.get(Offer, offer_id)
+    if offer is None or offer.case_id != case.id:
+        raise NotFound()
+    return offer

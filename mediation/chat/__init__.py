@@ -1,0 +1,1 @@
+"""Real-time mediation chat over Socket.IO (namespace ``/chat``)."""

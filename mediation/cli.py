@@ -1,0 +1,72 @@
+"""Command-line commands: ``flask --app mediation <command>``."""
+
+from __future__ import annotations
+
+import click
+from flask import Flask
+
+from mediation import clock
+from mediation.extensions import db
+
+
+def init_app(app: Flask) -> None:
+    """Register every command on ``app``."""
+    app.cli.add_command(create_user_command)
+    app.cli.add_command(verify_chain_command)
+    from mediation.merchants.importer import import_merchants_command
+
+    app.cli.add_command(import_merchants_command)
+
+
+@click.command("create-user")
+@click.option("--email", required=True)
+@click.option("--password", required=True)
+@click.option("--role", required=True,
+              type=click.Choice(["consumer", "merchant", "mediator", "arbitrator", "regulator"]))
+@click.option("--merchant", "merchant_id", type=int, default=None,
+              help="Merchant id (merchant staff only).")
+@click.option("--name", default=None)
+@click.option("--locale", default="zh_CN", type=click.Choice(["zh_CN", "en"]))
+def create_user_command(email, password, role, merchant_id, name, locale):
+    """Create an account and print its id."""
+    from mediation.auth.services import create_user
+    from mediation.errors import DomainError
+
+    try:
+        user = create_user(email=email, password=password, name=name or email.split("@")[0],
+                           role=role, merchant_id=merchant_id, locale=locale,
+                           now=clock.now_utc())
+        db.session.commit()
+    except DomainError as exc:
+        db.session.rollback()
+        details = "; ".join(f"{k}: {v}" for k, v in (exc.fields or {}).items())
+        raise click.ClickException(f"{exc.message}{' (' + details + ')' if details else ''}") from None
+    click.echo(user.id)
+
+
+@click.command("verify-chain")
+@click.argument("case", required=False)
+def verify_chain_command(case):
+    """Check the hash chain of one case (id or reference) or of every case."""
+    from mediation.cases.chain import verify_events
+    from mediation.cases.models import Case, CaseEvent
+
+    query = db.select(Case.id).order_by(Case.id)
+    if case:
+        query = db.select(Case.id).where(
+            (Case.reference == case) | (Case.id == (int(case) if case.isdigit() else -1))
+        )
+    ids = db.session.scalars(query).all()
+    if case and not ids:
+        raise click.ClickException(f"no case {case}")
+    broken_total = 0
+    for case_id in ids:
+        events = db.session.scalars(
+            db.select(CaseEvent).where(CaseEvent.case_id == case_id).order_by(CaseEvent.seq)
+        ).all()
+        for link in verify_events(events):
+            broken_total += 1
+            click.echo(f"case {link.case_id} event {link.seq}: {link.reason}")
+    if broken_total:
+        raise click.ClickException(f"{broken_total} broken link(s) in {len(ids)} case(s)")
+    click.echo(f"chain intact: {len(ids)} case(s)")

@@ -1,0 +1,165 @@
+"""Configuration classes, read from the environment.
+
+``create_app(config)`` takes one of these classes, an instance, or a mapping of
+overrides (tests). Every variable is listed in the README's configuration table.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+INSTANCE_DIR = Path(__file__).resolve().parent.parent / "instance"
+DEV_SECRET_KEY = "dev-insecure-secret-key"
+
+
+def _bool(name: str, default: bool = False) -> bool:
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _int(name: str, default: int) -> int:
+    value = os.environ.get(name)
+    return int(value) if value not in (None, "") else default
+
+
+def _normalise_db_url(url: str) -> str:
+    """Let ``postgres://`` and ``postgresql://`` URLs use psycopg 3."""
+    if url.startswith("postgres://"):
+        url = "postgresql://" + url[len("postgres://") :]
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url[len("postgresql://") :]
+    return url
+
+
+#: Stage deadlines (DESIGN.md "SLA timers"): stage -> (amount, unit).
+#: Units: ``working_days``, ``calendar_days``, ``hours``, ``seconds``.
+DEFAULT_SLA_POLICY: dict[str, tuple[int, str]] = {
+    "awaiting_merchant": (3, "working_days"),
+    "awaiting_platform": (2, "working_days"),
+    "offer_pending": (5, "working_days"),
+    "mediation_pickup": (1, "working_days"),
+    "in_mediation": (10, "working_days"),
+    "in_arbitration": (15, "working_days"),
+    "fulfilment": (7, "calendar_days"),
+    "confirmation": (7, "calendar_days"),
+    "submitted": (2, "working_days"),
+}
+
+#: A demo policy in which every deadline passes in under a minute.
+FAST_SLA_POLICY: dict[str, tuple[int, str]] = {
+    "awaiting_merchant": (30, "seconds"),
+    "awaiting_platform": (20, "seconds"),
+    "offer_pending": (30, "seconds"),
+    "mediation_pickup": (20, "seconds"),
+    "in_mediation": (50, "seconds"),
+    "in_arbitration": (50, "seconds"),
+    "fulfilment": (40, "seconds"),
+    "confirmation": (40, "seconds"),
+    "submitted": (30, "seconds"),
+}
+
+
+class Config:
+    """Settings shared by every environment."""
+
+    ENV_NAME = "production"
+    SECRET_KEY = os.environ.get("SECRET_KEY")
+    SQLALCHEMY_DATABASE_URI = _normalise_db_url(
+        os.environ.get("DATABASE_URL", f"sqlite:///{INSTANCE_DIR / 'mediation.db'}")
+    )
+    SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
+    REDIS_URL = os.environ.get("REDIS_URL") or None
+    #: Where evidence files are stored, one per SHA-256.
+    EVIDENCE_DIR = os.environ.get("EVIDENCE_DIR", str(INSTANCE_DIR / "evidence"))
+    EVIDENCE_MAX_FILE_BYTES = _int("EVIDENCE_MAX_FILE_BYTES", 20 * 1024 * 1024)
+    EVIDENCE_MAX_CASE_BYTES = _int("EVIDENCE_MAX_CASE_BYTES", 100 * 1024 * 1024)
+    #: Werkzeug refuses bodies above this before any view runs (413).
+    MAX_CONTENT_LENGTH = _int("MAX_CONTENT_LENGTH", 25 * 1024 * 1024)
+    TIME_ZONE = os.environ.get("TIME_ZONE", "Asia/Shanghai")
+    BABEL_DEFAULT_LOCALE = os.environ.get("DEFAULT_LOCALE", "zh_CN")
+    BABEL_DEFAULT_TIMEZONE = "UTC"
+    LANGUAGES = ("zh_CN", "en")
+    MAIL_SERVER = os.environ.get("MAIL_SERVER") or None
+    MAIL_PORT = _int("MAIL_PORT", 25)
+    MAIL_USERNAME = os.environ.get("MAIL_USERNAME") or None
+    MAIL_PASSWORD = os.environ.get("MAIL_PASSWORD") or None
+    MAIL_USE_TLS = _bool("MAIL_USE_TLS")
+    MAIL_SENDER = os.environ.get("MAIL_SENDER", "noreply@odr.localhost")
+    #: Base URL used in e-mails (links back to the case).
+    PUBLIC_URL = os.environ.get("PUBLIC_URL", "http://127.0.0.1:5000")
+    SLA_POLICY = os.environ.get("SLA_POLICY", "default")
+    SCHEDULER_ENABLED = _bool("SCHEDULER_ENABLED")
+    API_TOKEN_TTL_HOURS = _int("API_TOKEN_TTL_HOURS", 24 * 30)
+    LOGIN_RATE_LIMIT = os.environ.get("LOGIN_RATE_LIMIT", "10 per minute")
+    RATELIMIT_ENABLED = _bool("RATELIMIT_ENABLED", True)
+    RATELIMIT_HEADERS_ENABLED = True
+    LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO")
+    LOG_JSON = _bool("LOG_JSON", True)
+    #: Allowed Origin of Socket.IO handshakes ("*" accepts any; tests only).
+    SOCKETIO_CORS_ORIGINS = os.environ.get("SOCKETIO_CORS_ORIGINS") or None
+    SESSION_COOKIE_HTTPONLY = True
+    SESSION_COOKIE_SAMESITE = "Lax"
+    SESSION_COOKIE_SECURE = _bool("SESSION_COOKIE_SECURE")
+    WTF_CSRF_TIME_LIMIT = None
+    PAGE_SIZE = 20
+    #: The baseline endpoint used by benchmarks/filing.py; off in production.
+    BENCHMARK_ENDPOINTS = _bool("BENCHMARK_ENDPOINTS")
+
+
+class DevelopmentConfig(Config):
+    """``make run``: SQLite under instance/, mail logged, a dev secret."""
+
+    ENV_NAME = "development"
+    SECRET_KEY = os.environ.get("SECRET_KEY", DEV_SECRET_KEY)
+    LOG_JSON = _bool("LOG_JSON", False)
+    SCHEDULER_ENABLED = _bool("SCHEDULER_ENABLED", False)
+
+
+class TestingConfig(Config):
+    """The test suite: a database given by TEST_DATABASE_URL or a temp SQLite."""
+
+    ENV_NAME = "testing"
+    TESTING = True
+    SECRET_KEY = "test-secret-key"
+    SQLALCHEMY_DATABASE_URI = _normalise_db_url(
+        os.environ.get("TEST_DATABASE_URL", "sqlite://")
+    )
+    WTF_CSRF_ENABLED = False
+    LOG_JSON = False
+    MAIL_SERVER = None
+
+
+CONFIGS = {
+    "development": DevelopmentConfig,
+    "production": Config,
+    "testing": TestingConfig,
+}
+
+
+def resolve_sla_policy(value: str | dict | None) -> dict[str, tuple[int, str]]:
+    """Return the stage deadlines for ``SLA_POLICY``.
+
+    :param value: ``"default"``, ``"fast"``, a path to a JSON policy file whose keys
+        override the default, or a dict of overrides.
+    :raise ValueError: for an unreadable file or an unknown unit.
+    """
+    import json
+
+    policy = dict(DEFAULT_SLA_POLICY)
+    if value in (None, "", "default"):
+        return policy
+    if value == "fast":
+        return dict(FAST_SLA_POLICY)
+    if isinstance(value, dict):
+        overrides = value
+    else:
+        overrides = json.loads(Path(value).read_text(encoding="utf-8"))
+    for stage, spec in overrides.items():
+        amount, unit = spec
+        if unit not in {"working_days", "calendar_days", "hours", "seconds"}:
+            raise ValueError(f"unknown SLA unit {unit!r} for stage {stage!r}")
+        policy[stage] = (int(amount), unit)
+    return policy

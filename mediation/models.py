@@ -1,0 +1,13 @@
+"""Imports every model module so that metadata (and Alembic) sees all tables."""
+
+from mediation.auth.models import ApiToken, MerchantClaim, User  # noqa: F401
+from mediation.cases.models import (  # noqa: F401
+    Case,
+    CaseEvent,
+    CaseVersion,
+    Evidence,
+    IdempotencyKey,
+    Offer,
+)
+from mediation.merchants.models import Merchant  # noqa: F401
+from mediation.notifications.models import Notification  # noqa: F401

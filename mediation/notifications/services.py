@@ -1,0 +1,111 @@
+"""Queue notifications with the transaction; send their e-mail after the commit."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+from flask import current_app
+from flask_babel import force_locale
+from flask_babel import gettext as _
+
+from mediation.auth.models import User
+from mediation.extensions import db
+from mediation.notifications.mail import send_mail
+from mediation.notifications.messages import render
+from mediation.notifications.models import Notification
+from mediation.unit_of_work import after_commit
+
+logger = logging.getLogger(__name__)
+
+
+def notify(
+    users: Iterable[User],
+    kind: str,
+    params: dict[str, Any],
+    *,
+    case_id: int | None = None,
+    now: datetime,
+) -> list[Notification]:
+    """Add one notification per user and queue its e-mail for after the commit.
+
+    :param users: recipients (duplicates are dropped).
+    :param kind: a key of :data:`mediation.notifications.messages.MESSAGES`.
+    :param params: values for the message (``reference``, ``merchant``...).
+    """
+    seen: set[int] = set()
+    created: list[Notification] = []
+    for user in users:
+        if user is None or user.id in seen or not user.is_active_account:
+            continue
+        seen.add(user.id)
+        note = Notification(
+            user_id=user.id,
+            case_id=case_id,
+            kind=kind,
+            params=dict(params),
+            created_at=now,
+            email_status="pending",
+        )
+        db.session.add(note)
+        created.append(note)
+    if created:
+        db.session.flush()
+        ids = [n.id for n in created]
+        app = current_app._get_current_object()
+        after_commit(lambda: _send_emails(app, ids))
+    return created
+
+
+def _send_emails(app, ids: list[int]) -> None:
+    """Send the e-mails of committed notifications and record the outcome."""
+    with app.app_context():
+        notes = db.session.scalars(
+            db.select(Notification).where(Notification.id.in_(ids))
+        ).all()
+        for note in notes:
+            note.email_status = _send_one(app, note)
+        db.session.commit()
+
+
+def _send_one(app, note: Notification) -> str:
+    user = note.user
+    with force_locale(user.locale or app.config["BABEL_DEFAULT_LOCALE"]):
+        text = render(note.kind, note.params)
+        subject = _("[Consumer dispute platform] %(text)s", text=text)
+        link = ""
+        if note.case_id:
+            link = f"{app.config['PUBLIC_URL'].rstrip('/')}/cases/{note.case_id}"
+        body = text + ("\n\n" + link if link else "") + "\n"
+    try:
+        return send_mail(user.email, subject, body)
+    except Exception:  # SMTP down or refusing: keep the in-app notification
+        logger.exception("mail to user %s failed", user.id)
+        return "failed"
+
+
+def unread_count(user: User) -> int:
+    """Return how many notifications ``user`` has not read."""
+    return db.session.scalar(
+        db.select(db.func.count(Notification.id)).where(
+            Notification.user_id == user.id, Notification.read_at.is_(None)
+        )
+    ) or 0
+
+
+def mark_read(user: User, *, note_id: int | None = None, now: datetime) -> int:
+    """Mark one (or, with no ``note_id``, every) notification of ``user`` read.
+
+    :return: how many were marked.
+    """
+    query = db.select(Notification).where(
+        Notification.user_id == user.id, Notification.read_at.is_(None)
+    )
+    if note_id is not None:
+        query = query.where(Notification.id == note_id)
+    notes = db.session.scalars(query).all()
+    for note in notes:
+        note.read_at = now
+    return len(notes)

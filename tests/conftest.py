@@ -1,0 +1,231 @@
+"""Shared fixtures: a fresh app per test on a migrated database, and factories.
+
+The database is SQLite in a temporary file, or PostgreSQL when
+``TEST_DATABASE_URL`` is set (``.ci/run`` runs the suite both ways). The schema
+is created once per session by the Alembic migrations (so the migrations are
+what the tests exercise); each test then starts from empty tables.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import pytest
+from alembic import command
+from alembic.config import Config as AlembicConfig
+from sqlalchemy import create_engine, text
+
+from mediation import clock, create_app
+from mediation.config import TestingConfig
+from mediation.extensions import db
+
+ROOT = Path(__file__).resolve().parent.parent
+PASSWORD = "correct-horse-9"
+
+
+def _database_url(tmp_dir: Path) -> str:
+    url = os.environ.get("TEST_DATABASE_URL")
+    if url:
+        from mediation.config import _normalise_db_url
+
+        return _normalise_db_url(url)
+    return f"sqlite:///{tmp_dir / 'test.db'}"
+
+
+def migrate_to_head(url: str) -> None:
+    """Create the schema of ``url`` from nothing by running every migration."""
+    if url.startswith("postgresql"):
+        engine = create_engine(url)
+        with engine.begin() as conn:
+            conn.execute(text("DROP SCHEMA public CASCADE"))
+            conn.execute(text("CREATE SCHEMA public"))
+        engine.dispose()
+    app = create_app({**_testing(), "SQLALCHEMY_DATABASE_URI": url})
+    with app.app_context():
+        cfg = AlembicConfig(str(ROOT / "migrations" / "alembic.ini"))
+        cfg.set_main_option("script_location", str(ROOT / "migrations"))
+        command.upgrade(cfg, "head")
+        db.engine.dispose()
+
+
+def _testing() -> dict[str, Any]:
+    return {k: getattr(TestingConfig, k) for k in dir(TestingConfig) if k.isupper()}
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory) -> str:
+    url = _database_url(tmp_path_factory.mktemp("db"))
+    migrate_to_head(url)
+    return url
+
+
+@pytest.fixture()
+def app(database_url, tmp_path) -> Iterator:
+    app = create_app(
+        {
+            **_testing(),
+            "SQLALCHEMY_DATABASE_URI": database_url,
+            "EVIDENCE_DIR": str(tmp_path / "evidence"),
+        }
+    )
+    yield app
+    clock.unfreeze()
+    with app.app_context():
+        db.session.remove()
+        _empty_tables()
+        db.engine.dispose()
+
+
+def _empty_tables() -> None:
+    tables = [t.name for t in reversed(db.metadata.sorted_tables)]
+    with db.engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+        else:
+            for name in tables:
+                conn.execute(text(f"DELETE FROM {name}"))
+
+
+@pytest.fixture()
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture()
+def runner(app):
+    return app.test_cli_runner()
+
+
+@pytest.fixture()
+def ctx(app):
+    """An application context for tests that call services directly."""
+    with app.app_context():
+        yield
+
+
+@pytest.fixture()
+def make_merchant(app) -> Callable[..., Any]:
+    """Return a factory of registered merchants (valid credit codes)."""
+    from mediation.merchants.models import Merchant
+    from mediation.merchants.uscc import check_character
+
+    counter = {"n": 0}
+
+    def factory(**kw: Any) -> Merchant:
+        counter["n"] += 1
+        with app.app_context():
+            body = f"9111010{counter['n']:010d}"
+            code = kw.pop("uscc", None) or body + check_character(body)
+            now = clock.now_utc()
+            merchant = Merchant(
+                name=kw.pop("name", f"Shop {counter['n']}"),
+                uscc=code,
+                kind=kw.pop("kind", "goods"),
+                region_code=kw.pop("region_code", "330106"),
+                created_at=now,
+                updated_at=now,
+                **kw,
+            )
+            db.session.add(merchant)
+            db.session.commit()
+            db.session.refresh(merchant)
+            db.session.expunge(merchant)
+            return merchant
+
+    return factory
+
+
+@pytest.fixture()
+def make_user(app) -> Callable[..., Any]:
+    """Return a factory of users; the password is always :data:`PASSWORD`."""
+    from mediation.auth.services import create_user
+
+    counter = {"n": 0}
+
+    def factory(role: str = "consumer", **kw: Any):
+        counter["n"] += 1
+        with app.app_context():
+            user = create_user(
+                email=kw.pop("email", f"{role}{counter['n']}@example.com"),
+                password=kw.pop("password", PASSWORD),
+                name=kw.pop("name", f"{role.title()} {counter['n']}"),
+                role=role,
+                now=clock.now_utc(),
+                **kw,
+            )
+            db.session.commit()
+            db.session.refresh(user)
+            db.session.expunge(user)
+            return user
+
+    return factory
+
+
+@pytest.fixture()
+def make_case(app) -> Callable[..., Any]:
+    """Return a factory that files a case through the service (so it is routed)."""
+    from mediation.auth.models import User
+    from mediation.cases.services import Filing, file_case
+
+    def factory(consumer, merchant=None, **kw: Any):
+        with app.app_context():
+            filing = Filing(
+                category=kw.pop("category", "quality_defect"),
+                order_ref=kw.pop("order_ref", "ORDER-1"),
+                order_date=kw.pop("order_date", date(2026, 1, 5)),
+                amount_paid=kw.pop("amount_paid", 19900),
+                claim_type=kw.pop("claim_type", "refund"),
+                claim_amount=kw.pop("claim_amount", 19900),
+                description=kw.pop("description", "The kettle leaks after two days of use."),
+                merchant_id=merchant.id if merchant is not None else kw.pop("merchant_id", None),
+                **kw,
+            )
+            case = file_case(db.session.get(User, consumer.id), filing, now=clock.now_utc())
+            db.session.commit()
+            db.session.refresh(case)
+            case_id = case.id
+            db.session.expunge_all()
+            return case_id
+
+    return factory
+
+
+class AuthActions:
+    """Sign in and out through the real login form."""
+
+    def __init__(self, client) -> None:
+        self._client = client
+
+    def login(self, user_or_email, password: str = PASSWORD):
+        email = getattr(user_or_email, "email", user_or_email)
+        return self._client.post("/login", data={"email": email, "password": password})
+
+    def logout(self):
+        return self._client.post("/logout")
+
+
+@pytest.fixture()
+def auth(client) -> AuthActions:
+    return AuthActions(client)
+
+
+@pytest.fixture()
+def token_for(app) -> Callable[..., dict[str, str]]:
+    """Return a factory of ``Authorization`` headers for a user (API tests)."""
+    from datetime import timedelta
+
+    from mediation.auth.models import User
+    from mediation.auth.services import issue_token
+
+    def factory(user) -> dict[str, str]:
+        with app.app_context():
+            secret, _ = issue_token(db.session.get(User, user.id), now=clock.now_utc(),
+                                    ttl=timedelta(hours=1))
+            db.session.commit()
+        return {"Authorization": f"Bearer {secret}"}
+
+    return factory
