@@ -112,7 +112,7 @@ def _register_blueprints(app: Flask) -> None:
     from mediation.notifications import bp as notifications_bp
 
     # The view modules add their routes to the blueprints on import.
-    from mediation.api import docs  # noqa: F401
+    from mediation.api import common, docs  # noqa: F401
     from mediation.auth import api as auth_api, views as auth_views  # noqa: F401
     from mediation.cases import api as cases_api, views as cases_views  # noqa: F401
     from mediation.merchants import api as merchants_api, views as merchants_views  # noqa: F401

@@ -12,6 +12,7 @@ from mediation.extensions import db
 def init_app(app: Flask) -> None:
     """Register every command on ``app``."""
     app.cli.add_command(create_user_command)
+    app.cli.add_command(serve_command)
     app.cli.add_command(verify_chain_command)
     from mediation.merchants.importer import import_merchants_command
 
@@ -70,3 +71,18 @@ def verify_chain_command(case):
     if broken_total:
         raise click.ClickException(f"{broken_total} broken link(s) in {len(ids)} case(s)")
     click.echo(f"chain intact: {len(ids)} case(s)")
+
+
+@click.command("serve")
+@click.option("--host", default="127.0.0.1")
+@click.option("--port", default=5000, type=int)
+def serve_command(host: str, port: int) -> None:
+    """Serve the app with Socket.IO support (development server, one process)."""
+    from flask import current_app
+
+    from mediation.extensions import socketio
+
+    app = current_app._get_current_object()
+    click.echo(f"Serving on http://{host}:{port}")
+    socketio.run(app, host=host, port=port, debug=False, use_reloader=False,
+                 allow_unsafe_werkzeug=True)

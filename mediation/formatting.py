@@ -38,8 +38,23 @@ def local_time(value: datetime | date | None, fmt: str = "yyyy-MM-dd HH:mm") -> 
     return value.isoformat()
 
 
+def _context() -> dict:
+    from flask_babel import get_locale
+    from flask_login import current_user
+
+    def unread_notifications() -> int:
+        from mediation.notifications.services import unread_count
+
+        if not current_user.is_authenticated:
+            return 0
+        return unread_count(current_user)
+
+    return {"current_locale": str(get_locale()), "unread_notifications": unread_notifications}
+
+
 def init_app(app: Flask) -> None:
     """Register the filters and label tables for templates."""
+    app.context_processor(_context)
     app.jinja_env.filters["yuan"] = yuan
     app.jinja_env.filters["yuan_input"] = fen_to_yuan_input
     app.jinja_env.filters["localtime"] = local_time

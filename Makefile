@@ -1,0 +1,50 @@
+# The two commands: `make run` and `make test`. Everything else supports them.
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+FLASK := $(VENV)/bin/flask --app mediation
+PYTHON ?= python3
+HOST ?= 127.0.0.1
+PORT ?= 5000
+export MEDIATION_ENV ?= development
+
+.PHONY: run test lint format install translations messages bench clean serve seed
+
+$(VENV)/.installed: setup.cfg pyproject.toml
+	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+	$(PIP) install -q -e '.[dev]'
+	touch $@
+
+install: $(VENV)/.installed
+
+translations: install
+	$(VENV)/bin/pybabel compile -q -d mediation/translations
+
+messages: install
+	$(VENV)/bin/pybabel extract -q -F babel.cfg -k _l -k lazy_gettext -o mediation/translations/messages.pot .
+	$(VENV)/bin/pybabel update -q -i mediation/translations/messages.pot -d mediation/translations --no-fuzzy-matching
+
+run: install translations
+	mkdir -p instance
+	$(FLASK) db upgrade
+	$(FLASK) seed-demo --if-empty
+	SCHEDULER_ENABLED=$${SCHEDULER_ENABLED:-1} $(FLASK) serve --host $(HOST) --port $(PORT)
+
+test: install translations
+	$(VENV)/bin/pytest -p no:cacheprovider $(PYTEST_ARGS)
+
+lint: install
+	$(VENV)/bin/ruff check mediation tests benchmarks
+	$(VENV)/bin/ruff format --check mediation tests benchmarks
+
+format: install
+	$(VENV)/bin/ruff format mediation tests benchmarks
+	$(VENV)/bin/ruff check --fix mediation tests benchmarks
+
+bench: install translations
+	$(PY) benchmarks/filing.py
+
+clean:
+	rm -rf $(VENV) build dist *.egg-info .pytest_cache .ruff_cache

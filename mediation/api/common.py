@@ -1,0 +1,74 @@
+"""Helpers shared by the API modules: JSON bodies, pagination, CSRF for cookies."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import current_app, g, request
+from flask_babel import gettext
+from sqlalchemy import Select
+
+from mediation.api import bp
+from mediation.errors import BadRequest
+from mediation.extensions import csrf, db
+from mediation.schemas import BaseSchema
+
+csrf.exempt(bp)
+
+
+@bp.before_request
+def _csrf_for_cookie_sessions() -> None:
+    """Bearer-token calls need no CSRF token; cookie-session writes do."""
+    if request.method in ("GET", "HEAD", "OPTIONS"):
+        return
+    if request.headers.get("Authorization", "").lower().startswith("bearer "):
+        return
+    if current_app.config.get("WTF_CSRF_ENABLED", True):
+        csrf.protect()
+
+
+def json_body() -> dict[str, Any]:
+    """Return the request's JSON object.
+
+    :raise BadRequest: when the body is not JSON or not an object.
+    """
+    data = request.get_json(silent=True)
+    if data is None:
+        raise BadRequest(gettext("The body must be a JSON object."), code="malformed_json")
+    if not isinstance(data, dict):
+        raise BadRequest(gettext("The body must be a JSON object."), code="malformed_json")
+    return data
+
+
+def load(schema: BaseSchema, data: dict[str, Any] | None = None) -> Any:
+    """Load the JSON body (or ``data``) with ``schema``; 400 or 422 on bad input."""
+    return schema.load_or_raise(json_body() if data is None else data)
+
+
+def page_arg() -> int:
+    """Return the ``page`` query argument (1 when absent).
+
+    :raise BadRequest: when it is not a positive integer.
+    """
+    raw = request.args.get("page", "1")
+    if not raw.isdigit() or int(raw) < 1:
+        raise BadRequest(gettext("page must be a positive integer."), code="bad_page")
+    return int(raw)
+
+
+def paginate(query: Select, page: int, per_page: int | None = None) -> dict[str, Any]:
+    """Run a SELECT one page at a time; return items and the page metadata."""
+    per_page = per_page or current_app.config["PAGE_SIZE"]
+    result = db.paginate(query, page=page, per_page=per_page, error_out=False)
+    return {
+        "items": list(result.items),
+        "page": page,
+        "per_page": per_page,
+        "total": result.total,
+        "pages": result.pages,
+    }
+
+
+def current_token():
+    """Return the ApiToken of this request, or None for cookie sessions."""
+    return g.get("api_token")
