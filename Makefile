@@ -20,11 +20,11 @@ $(VENV)/.installed: setup.cfg pyproject.toml
 install: $(VENV)/.installed
 
 translations: install
-	$(VENV)/bin/pybabel compile -q -d mediation/translations
+	$(VENV)/bin/pybabel -q compile -d mediation/translations
 
 messages: install
-	$(VENV)/bin/pybabel extract -q -F babel.cfg -k _l -k lazy_gettext -o mediation/translations/messages.pot .
-	$(VENV)/bin/pybabel update -q -i mediation/translations/messages.pot -d mediation/translations --no-fuzzy-matching
+	$(VENV)/bin/pybabel -q extract -F babel.cfg -k _l -k lazy_gettext -o mediation/translations/messages.pot .
+	$(VENV)/bin/pybabel -q update -i mediation/translations/messages.pot -d mediation/translations --no-fuzzy-matching
 
 run: install translations
 	mkdir -p instance

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 from flask import Flask
+from flask.cli import with_appcontext
 
 from mediation import clock
 from mediation.extensions import db
@@ -15,8 +16,10 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(serve_command)
     app.cli.add_command(verify_chain_command)
     from mediation.merchants.importer import import_merchants_command
+    from mediation.seed import seed_demo_command
 
     app.cli.add_command(import_merchants_command)
+    app.cli.add_command(seed_demo_command)
 
 
 @click.command("create-user")
@@ -28,6 +31,7 @@ def init_app(app: Flask) -> None:
               help="Merchant id (merchant staff only).")
 @click.option("--name", default=None)
 @click.option("--locale", default="zh_CN", type=click.Choice(["zh_CN", "en"]))
+@with_appcontext
 def create_user_command(email, password, role, merchant_id, name, locale):
     """Create an account and print its id."""
     from mediation.auth.services import create_user
@@ -47,6 +51,7 @@ def create_user_command(email, password, role, merchant_id, name, locale):
 
 @click.command("verify-chain")
 @click.argument("case", required=False)
+@with_appcontext
 def verify_chain_command(case):
     """Check the hash chain of one case (id or reference) or of every case."""
     from mediation.cases.chain import verify_events
@@ -76,6 +81,7 @@ def verify_chain_command(case):
 @click.command("serve")
 @click.option("--host", default="127.0.0.1")
 @click.option("--port", default=5000, type=int)
+@with_appcontext
 def serve_command(host: str, port: int) -> None:
     """Serve the app with Socket.IO support (development server, one process)."""
     from flask import current_app

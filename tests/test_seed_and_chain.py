@@ -1,0 +1,39 @@
+"""The demo data and the verify-chain command."""
+
+from __future__ import annotations
+
+from mediation.cases.models import Case, CaseEvent
+from mediation.extensions import db
+
+
+def test_seed_demo_loads_once_and_every_chain_is_intact(app, runner):
+    result = runner.invoke(args=["seed-demo", "--if-empty"])
+    assert result.exit_code == 0, result.output
+    assert "demo data loaded" in result.output
+    with app.app_context():
+        statuses = set(db.session.scalars(db.select(Case.status)).all())
+    assert {"awaiting_merchant", "offer_pending", "in_mediation", "resolved",
+            "awaiting_platform", "submitted"} <= statuses
+    again = runner.invoke(args=["seed-demo", "--if-empty"])
+    assert again.exit_code == 0 and "not loaded" in again.output
+    refused = runner.invoke(args=["seed-demo"])
+    assert refused.exit_code != 0
+    check = runner.invoke(args=["verify-chain"])
+    assert check.exit_code == 0 and "chain intact: 6 case(s)" in check.output
+
+
+def test_verify_chain_reports_a_tampered_event(app, runner):
+    runner.invoke(args=["seed-demo"])
+    with app.app_context():
+        case = db.session.scalars(db.select(Case).where(Case.status == "resolved")).one()
+        event = db.session.scalars(
+            db.select(CaseEvent).where(CaseEvent.case_id == case.id, CaseEvent.seq == 3)
+        ).one()
+        event.data = {**event.data, "amount": 1}
+        db.session.commit()
+        reference = case.reference
+    result = runner.invoke(args=["verify-chain", reference])
+    assert result.exit_code != 0
+    assert "event 3: hash does not match content" in result.output
+    missing = runner.invoke(args=["verify-chain", "MC-1999-999999"])
+    assert missing.exit_code != 0 and "no case" in missing.output
