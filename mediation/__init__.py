@@ -123,6 +123,11 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(merchants_bp)
     app.register_blueprint(notifications_bp)
     app.register_blueprint(api_bp)
+    if app.config.get("BENCHMARK_ENDPOINTS"):
+        # The baseline endpoint of benchmarks/filing.py; never on in production.
+        from mediation.api.bench import bp as bench_bp
+
+        app.register_blueprint(bench_bp)
 
 
 def select_locale() -> str:
