@@ -341,7 +341,7 @@ def file_case(consumer: User, filing: Filing, *, now: datetime) -> Case:
         _set_deadline(case, now)
         notify(
             _regulators(),
-            "case_file",
+            "case_intake",
             {"reference": case.reference},
             case_id=case.id,
             now=now,
@@ -492,18 +492,18 @@ def case_audience(case: Case) -> list[User]:
 
 
 def _notify_parties(case: Case, action: str, actor: User | None, now: datetime) -> None:
+    """Tell everyone who follows the case, except the actor, what happened."""
     recipients = [u for u in case_audience(case) if actor is None or u.id != actor.id]
-    kind = "case_file" if action in ("route", "link_merchant") and case.status in (
-        lc.AWAITING_MERCHANT,
-        lc.AWAITING_PLATFORM,
-    ) else f"case_{action}"
-    notify(
-        recipients,
-        kind,
-        {"reference": case.reference, "status": case.status},
-        case_id=case.id,
-        now=now,
-    )
+    params = {"reference": case.reference, "status": case.status}
+    if action in ("route", "link_merchant"):
+        # The merchant side has a new complaint to answer; the consumer learns
+        # where it went.
+        answering = {u.id for u in staff_of(case.merchant_id or case.platform_id)}
+        notify([u for u in recipients if u.id in answering], "case_file", params,
+               case_id=case.id, now=now)
+        recipients = [u for u in recipients if u.id not in answering]
+        action = "route"
+    notify(recipients, f"case_{action}", params, case_id=case.id, now=now)
 
 
 def _announce(case: Case) -> None:

@@ -9,6 +9,7 @@ from flask_babel import lazy_gettext as _l
 #: kind -> message; ``%(reference)s`` and ``%(status)s`` are filled in when shown.
 MESSAGES: dict[str, Any] = {
     "case_file": _l("New complaint %(reference)s is waiting for your answer."),
+    "case_intake": _l("Complaint %(reference)s names an unregistered shop: link the merchant."),
     "case_route": _l("Complaint %(reference)s has been sent to the merchant."),
     "case_link_merchant": _l("Complaint %(reference)s is now addressed to your shop."),
     "case_dismiss": _l("Complaint %(reference)s was dismissed by the regulator."),
