@@ -12,12 +12,23 @@ from flask_login import current_user
 
 from mediation import errors, logs
 from mediation.config import CONFIGS, DEV_SECRET_KEY, Config, resolve_sla_policy
-from mediation.extensions import babel, csrf, db, limiter, login_manager, migrate, socketio
+from mediation.extensions import (
+    babel,
+    csrf,
+    db,
+    limiter,
+    login_manager,
+    migrate,
+    socketio,
+)
+from mediation.i18n import CatalogueDomain
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def create_app(config: type[Config] | Config | Mapping[str, Any] | None = None) -> Flask:
+def create_app(
+    config: type[Config] | Config | Mapping[str, Any] | None = None,
+) -> Flask:
     """Build the application.
 
     :param config: a config class or object, or a mapping of overrides applied on
@@ -79,6 +90,7 @@ def _init_extensions(app: Flask) -> None:
         locale_selector=select_locale,
         default_translation_directories=str(ROOT / "mediation" / "translations"),
     )
+    babel.domain_instance = CatalogueDomain()
     login_manager.init_app(app)
     login_manager.login_view = "auth.login"
     login_manager.session_protection = "strong" if not app.testing else None
@@ -105,18 +117,21 @@ def _init_extensions(app: Flask) -> None:
 
 
 def _register_blueprints(app: Flask) -> None:
+    # Importing the route modules adds their routes to the blueprints.
+    import mediation.api.common
+    import mediation.api.docs
+    import mediation.auth.api
+    import mediation.auth.views
+    import mediation.cases.api
+    import mediation.cases.views
+    import mediation.merchants.api
+    import mediation.merchants.views
+    import mediation.notifications.views  # noqa: F401
     from mediation.api import bp as api_bp
     from mediation.auth import bp as auth_bp
     from mediation.cases import bp as cases_bp
     from mediation.merchants import bp as merchants_bp
     from mediation.notifications import bp as notifications_bp
-
-    # The view modules add their routes to the blueprints on import.
-    from mediation.api import common, docs  # noqa: F401
-    from mediation.auth import api as auth_api, views as auth_views  # noqa: F401
-    from mediation.cases import api as cases_api, views as cases_views  # noqa: F401
-    from mediation.merchants import api as merchants_api, views as merchants_views  # noqa: F401
-    from mediation.notifications import views as notifications_views  # noqa: F401
 
     app.register_blueprint(auth_bp)
     app.register_blueprint(cases_bp)
@@ -138,7 +153,11 @@ def select_locale() -> str:
     asked = request.args.get("lang")
     if asked in supported:
         return asked
-    if current_user and current_user.is_authenticated and current_user.locale in supported:
+    if (
+        current_user
+        and current_user.is_authenticated
+        and current_user.locale in supported
+    ):
         return current_user.locale
     if session.get("locale") in supported:
         return session["locale"]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import click
 from flask import Flask
 from flask.cli import with_appcontext
@@ -25,10 +27,18 @@ def init_app(app: Flask) -> None:
 @click.command("create-user")
 @click.option("--email", required=True)
 @click.option("--password", required=True)
-@click.option("--role", required=True,
-              type=click.Choice(["consumer", "merchant", "mediator", "arbitrator", "regulator"]))
-@click.option("--merchant", "merchant_id", type=int, default=None,
-              help="Merchant id (merchant staff only).")
+@click.option(
+    "--role",
+    required=True,
+    type=click.Choice(["consumer", "merchant", "mediator", "arbitrator", "regulator"]),
+)
+@click.option(
+    "--merchant",
+    "merchant_id",
+    type=int,
+    default=None,
+    help="Merchant id (merchant staff only).",
+)
 @click.option("--name", default=None)
 @click.option("--locale", default="zh_CN", type=click.Choice(["zh_CN", "en"]))
 @with_appcontext
@@ -38,14 +48,22 @@ def create_user_command(email, password, role, merchant_id, name, locale):
     from mediation.errors import DomainError
 
     try:
-        user = create_user(email=email, password=password, name=name or email.split("@")[0],
-                           role=role, merchant_id=merchant_id, locale=locale,
-                           now=clock.now_utc())
+        user = create_user(
+            email=email,
+            password=password,
+            name=name or email.split("@")[0],
+            role=role,
+            merchant_id=merchant_id,
+            locale=locale,
+            now=clock.now_utc(),
+        )
         db.session.commit()
     except DomainError as exc:
         db.session.rollback()
         details = "; ".join(f"{k}: {v}" for k, v in (exc.fields or {}).items())
-        raise click.ClickException(f"{exc.message}{' (' + details + ')' if details else ''}") from None
+        raise click.ClickException(
+            f"{exc.message}{' (' + details + ')' if details else ''}"
+        ) from None
     click.echo(user.id)
 
 
@@ -60,7 +78,8 @@ def verify_chain_command(case):
     query = db.select(Case.id).order_by(Case.id)
     if case:
         query = db.select(Case.id).where(
-            (Case.reference == case) | (Case.id == (int(case) if case.isdigit() else -1))
+            (Case.reference == case)
+            | (Case.id == (int(case) if case.isdigit() else -1))
         )
     ids = db.session.scalars(query).all()
     if case and not ids:
@@ -68,13 +87,17 @@ def verify_chain_command(case):
     broken_total = 0
     for case_id in ids:
         events = db.session.scalars(
-            db.select(CaseEvent).where(CaseEvent.case_id == case_id).order_by(CaseEvent.seq)
+            db.select(CaseEvent)
+            .where(CaseEvent.case_id == case_id)
+            .order_by(CaseEvent.seq)
         ).all()
         for link in verify_events(events):
             broken_total += 1
             click.echo(f"case {link.case_id} event {link.seq}: {link.reason}")
     if broken_total:
-        raise click.ClickException(f"{broken_total} broken link(s) in {len(ids)} case(s)")
+        raise click.ClickException(
+            f"{broken_total} broken link(s) in {len(ids)} case(s)"
+        )
     click.echo(f"chain intact: {len(ids)} case(s)")
 
 
@@ -89,6 +112,14 @@ def serve_command(host: str, port: int) -> None:
     from mediation.extensions import socketio
 
     app = current_app._get_current_object()
+    # Flask ignores app.run() under its own CLI unless this marker is gone.
+    os.environ.pop("FLASK_RUN_FROM_CLI", None)
     click.echo(f"Serving on http://{host}:{port}")
-    socketio.run(app, host=host, port=port, debug=False, use_reloader=False,
-                 allow_unsafe_werkzeug=True)
+    socketio.run(
+        app,
+        host=host,
+        port=port,
+        debug=False,
+        use_reloader=False,
+        allow_unsafe_werkzeug=True,
+    )

@@ -92,6 +92,8 @@ class Config:
     PUBLIC_URL = os.environ.get("PUBLIC_URL", "http://127.0.0.1:5000")
     SLA_POLICY = os.environ.get("SLA_POLICY", "default")
     SCHEDULER_ENABLED = _bool("SCHEDULER_ENABLED")
+    #: werkzeug hash method; the tests use a cheaper scrypt cost to stay fast.
+    PASSWORD_HASH_METHOD = os.environ.get("PASSWORD_HASH_METHOD", "scrypt")
     API_TOKEN_TTL_HOURS = _int("API_TOKEN_TTL_HOURS", 24 * 30)
     LOGIN_RATE_LIMIT = os.environ.get("LOGIN_RATE_LIMIT", "10 per minute")
     RATELIMIT_ENABLED = _bool("RATELIMIT_ENABLED", True)
@@ -128,6 +130,7 @@ class TestingConfig(Config):
         os.environ.get("TEST_DATABASE_URL", "sqlite://")
     )
     WTF_CSRF_ENABLED = False
+    PASSWORD_HASH_METHOD = "scrypt:1024:8:1"
     LOG_JSON = False
     MAIL_SERVER = None
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from flask import Flask, flash, jsonify, redirect, render_template, request
+from flask import Flask, flash, jsonify, redirect, render_template, request, url_for
 from flask_babel import gettext, lazy_gettext
 from werkzeug.exceptions import HTTPException
 
@@ -142,13 +142,54 @@ def socket_error(exc: DomainError) -> dict[str, Any]:
     return {"ok": False, **exc.to_dict()}
 
 
+def _contains_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_contains_nul(k) or _contains_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_contains_nul(v) for v in value)
+    return False
+
+
+def refuse_nul_characters() -> None:
+    """Refuse text with NUL characters (PostgreSQL cannot store them).
+
+    Checks the query string, form fields and JSON strings; uploaded files are
+    binary and are not checked.
+
+    :raise BadRequest: when any text value contains ``\x00``.
+    """
+    values: list[Any] = list(request.args.values())
+    if request.method not in ("GET", "HEAD", "OPTIONS"):
+        if request.is_json:
+            values.append(request.get_json(silent=True))
+        elif request.mimetype in (
+            "application/x-www-form-urlencoded",
+            "multipart/form-data",
+        ):
+            values.extend(request.form.values())
+            values.extend(f.filename or "" for f in request.files.values())
+    if any(_contains_nul(v) for v in values):
+        raise BadRequest(
+            gettext("Text may not contain NUL characters."), code="nul_character"
+        )
+
+
 def init_app(app: Flask) -> None:
     """Register the error handlers (the one mapping of errors to responses)."""
+    app.before_request(refuse_nul_characters)
 
     @app.errorhandler(DomainError)
     def handle_domain_error(exc: DomainError):
         if wants_json():
             return jsonify(exc.to_dict()), exc.status
+        if exc.status == 401:
+            # A person in the browser is sent to sign in and brought back.
+            target = request.full_path if request.method == "GET" else None
+            return redirect(
+                url_for("auth.login", next=target.rstrip("?") if target else None)
+            )
         if exc.status in (400, 409, 413, 415, 422) and request.referrer:
             flash(str(exc.message), "error")
             return redirect(request.referrer)

@@ -49,7 +49,9 @@ def _context() -> dict:
             return 0
         return unread_count(current_user)
 
-    return {"current_locale": str(get_locale()), "unread_notifications": unread_notifications}
+    locale = get_locale()
+    current = "en" if locale is not None and locale.language == "en" else "zh_CN"
+    return {"current_locale": current, "unread_notifications": unread_notifications}
 
 
 def init_app(app: Flask) -> None:

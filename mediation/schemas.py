@@ -42,7 +42,11 @@ def translate(messages: Any) -> Any:
         return gettext("The value is too small.")
     if text.startswith("Must be less than or equal to"):
         return gettext("The value is too large.")
-    if text.startswith("Length must be") or text.startswith("Shorter than") or text.startswith("Longer than"):
+    if (
+        text.startswith("Length must be")
+        or text.startswith("Shorter than")
+        or text.startswith("Longer than")
+    ):
         return gettext("The length is not allowed.")
     return text
 
@@ -54,7 +58,7 @@ class BaseSchema(Schema):
         unknown = RAISE
 
     def load_or_raise(self, data: Any, **kw: Any) -> Any:
-        """Load ``data``; turn marshmallow's error into a 422 :class:`ValidationError`."""
+        """Load ``data``; marshmallow's error becomes a 422 ``ValidationError``."""
         try:
             return self.load(data, **kw)
         except MarshmallowError as exc:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import timedelta
 
 import click
 from flask.cli import with_appcontext
@@ -31,16 +31,32 @@ ACCOUNTS = [
 ]
 
 MERCHANTS = {
-    "platform": dict(name="鲸选商城", uscc="91330100MA27XK5Q1U", kind="platform",
-                     region_code="330106", shop_url="https://mall.example.cn",
-                     arbitration_consent=True,
-                     commitment="平台承诺：收到投诉后 2 个工作日内处理。"),
-    "shop": dict(name="优品家电旗舰店", uscc="91330106MA2H0JXK4C", kind="goods",
-                 region_code="330106", shop_url="https://mall.example.cn/shop/youpin",
-                 arbitration_consent=True, commitment="七天无理由退货，质量问题包退换。"),
-    "independent": dict(name="青禾茶庄", uscc="91350100MA8RK7L22F", kind="goods",
-                        region_code="350102", shop_url="https://qinghe-tea.example.cn",
-                        arbitration_consent=False),
+    "platform": dict(
+        name="鲸选商城",
+        uscc="91330100MA27XK5Q1U",
+        kind="platform",
+        region_code="330106",
+        shop_url="https://mall.example.cn",
+        arbitration_consent=True,
+        commitment="平台承诺：收到投诉后 2 个工作日内处理。",
+    ),
+    "shop": dict(
+        name="优品家电旗舰店",
+        uscc="91330106MA2H0JXK4C",
+        kind="goods",
+        region_code="330106",
+        shop_url="https://mall.example.cn/shop/youpin",
+        arbitration_consent=True,
+        commitment="七天无理由退货，质量问题包退换。",
+    ),
+    "independent": dict(
+        name="青禾茶庄",
+        uscc="91350100MA8RK7L22F",
+        kind="goods",
+        region_code="350102",
+        shop_url="https://qinghe-tea.example.cn",
+        arbitration_consent=False,
+    ),
 }
 
 
@@ -63,7 +79,11 @@ def seed_demo(now=None) -> dict[str, int]:
     users: dict[str, User] = {}
     for email, name, role, merchant_key, locale in ACCOUNTS:
         users[email] = create_user(
-            email=email, password=DEMO_PASSWORD, name=name, role=role, now=now,
+            email=email,
+            password=DEMO_PASSWORD,
+            name=name,
+            role=role,
+            now=now,
             locale=locale,
             merchant_id=merchants[merchant_key].id if merchant_key else None,
         )
@@ -87,50 +107,131 @@ def seed_demo(now=None) -> dict[str, int]:
         )
 
     # 1. Waiting for the shop's answer.
-    file_case(consumer, filing(shop, order_ref="JX20261101001",
-                               description="电热水壶使用两天后底部漏水，要求退货退款。"),
-              now=now)
+    file_case(
+        consumer,
+        filing(
+            shop,
+            order_ref="JX20261101001",
+            description="电热水壶使用两天后底部漏水，要求退货退款。",
+        ),
+        now=now,
+    )
     # 2. An offer waiting for the consumer.
-    c2 = file_case(consumer, filing(shop, order_ref="JX20261015233", category="false_advertising",
-                                    amount_paid=159900, claim_amount=50000, claim_type="compensation",
-                                    description="商品页面宣称一级能效，实际铭牌为三级能效。"),
-                   now=now)
-    apply_action(c2, "offer", {"type": "compensation", "amount": 30000,
-                               "deadline": today + timedelta(days=7),
-                               "text": "补偿 300 元差价，三日内原路退回。"},
-                 actor=shop_staff, relation="merchant", now=now)
+    c2 = file_case(
+        consumer,
+        filing(
+            shop,
+            order_ref="JX20261015233",
+            category="false_advertising",
+            amount_paid=159900,
+            claim_amount=50000,
+            claim_type="compensation",
+            description="商品页面宣称一级能效，实际铭牌为三级能效。",
+        ),
+        now=now,
+    )
+    apply_action(
+        c2,
+        "offer",
+        {
+            "type": "compensation",
+            "amount": 30000,
+            "deadline": today + timedelta(days=7),
+            "text": "补偿 300 元差价，三日内原路退回。",
+        },
+        actor=shop_staff,
+        relation="merchant",
+        now=now,
+    )
     # 3. Rejected by the merchant: now in the mediators' queue.
-    c3 = file_case(consumer2, filing(independent, order_ref="QH-8842", category="delivery",
-                                     amount_paid=8800, claim_amount=8800,
-                                     description="Paid for tea three weeks ago, it never arrived."),
-                   now=now)
-    apply_action(c3, "reject", {"reason": "物流显示已签收。"}, actor=tea_staff,
-                 relation="merchant", now=now)
+    c3 = file_case(
+        consumer2,
+        filing(
+            independent,
+            order_ref="QH-8842",
+            category="delivery",
+            amount_paid=8800,
+            claim_amount=8800,
+            description="Paid for tea three weeks ago, it never arrived.",
+        ),
+        now=now,
+    )
+    apply_action(
+        c3,
+        "reject",
+        {"reason": "物流显示已签收。"},
+        actor=tea_staff,
+        relation="merchant",
+        now=now,
+    )
     # 4. Settled and fulfilled, then confirmed: resolved.
-    c4 = file_case(consumer2, filing(shop, order_ref="JX20260930777", claim_type="replacement",
-                                     claim_amount=0,
-                                     description="The blender arrived with a cracked jug."),
-                   now=now)
-    apply_action(c4, "offer", {"type": "replacement", "amount": 0,
-                               "deadline": today + timedelta(days=5),
-                               "text": "We will send a new jug by express."},
-                 actor=shop_staff, relation="merchant", now=now)
+    c4 = file_case(
+        consumer2,
+        filing(
+            shop,
+            order_ref="JX20260930777",
+            claim_type="replacement",
+            claim_amount=0,
+            description="The blender arrived with a cracked jug.",
+        ),
+        now=now,
+    )
+    apply_action(
+        c4,
+        "offer",
+        {
+            "type": "replacement",
+            "amount": 0,
+            "deadline": today + timedelta(days=5),
+            "text": "We will send a new jug by express.",
+        },
+        actor=shop_staff,
+        relation="merchant",
+        now=now,
+    )
     apply_action(c4, "accept_offer", {}, actor=consumer2, relation="consumer", now=now)
-    apply_action(c4, "mark_fulfilled", {"text": "SF1234567890"}, actor=shop_staff,
-                 relation="merchant", now=now)
-    apply_action(c4, "confirm_fulfilment", {}, actor=consumer2, relation="consumer", now=now)
+    apply_action(
+        c4,
+        "mark_fulfilled",
+        {"text": "SF1234567890"},
+        actor=shop_staff,
+        relation="merchant",
+        now=now,
+    )
+    apply_action(
+        c4, "confirm_fulfilment", {}, actor=consumer2, relation="consumer", now=now
+    )
     # 5. An unregistered shop on the platform: the platform answers.
-    file_case(consumer, filing(None, merchant_name="某某数码小店",
-                               platform_id=merchants["platform"].id,
-                               category="counterfeit", order_ref="JX20261109555",
-                               amount_paid=4990, claim_amount=14970, claim_type="compensation",
-                               description="购买的充电器为假冒品牌，要求退一赔三。"), now=now)
+    file_case(
+        consumer,
+        filing(
+            None,
+            merchant_name="某某数码小店",
+            platform_id=merchants["platform"].id,
+            category="counterfeit",
+            order_ref="JX20261109555",
+            amount_paid=4990,
+            claim_amount=14970,
+            claim_type="compensation",
+            description="购买的充电器为假冒品牌，要求退一赔三。",
+        ),
+        now=now,
+    )
     # 6. An unregistered shop without a platform: the regulator's intake queue.
-    file_case(consumer2, filing(None, merchant_name="Street Phone Repairs",
-                                category="after_sales", order_ref="SPR-17",
-                                amount_paid=20000, claim_amount=20000, claim_type="repair",
-                                description="Screen repair failed again after one week."),
-              now=now)
+    file_case(
+        consumer2,
+        filing(
+            None,
+            merchant_name="Street Phone Repairs",
+            category="after_sales",
+            order_ref="SPR-17",
+            amount_paid=20000,
+            claim_amount=20000,
+            claim_type="repair",
+            description="Screen repair failed again after one week.",
+        ),
+        now=now,
+    )
     return {
         "merchants": len(merchants),
         "users": len(users),
@@ -147,7 +248,9 @@ def seed_demo_command(if_empty: bool) -> None:
         if if_empty:
             click.echo("database not empty: demo data not loaded")
             return
-        raise click.ClickException("the database already has users; use an empty database")
+        raise click.ClickException(
+            "the database already has users; use an empty database"
+        )
     counts = seed_demo()
     db.session.commit()
     click.echo(f"demo data loaded: {counts}; password for every login: {DEMO_PASSWORD}")

@@ -180,11 +180,17 @@ def make_case(app) -> Callable[..., Any]:
                 amount_paid=kw.pop("amount_paid", 19900),
                 claim_type=kw.pop("claim_type", "refund"),
                 claim_amount=kw.pop("claim_amount", 19900),
-                description=kw.pop("description", "The kettle leaks after two days of use."),
-                merchant_id=merchant.id if merchant is not None else kw.pop("merchant_id", None),
+                description=kw.pop(
+                    "description", "The kettle leaks after two days of use."
+                ),
+                merchant_id=merchant.id
+                if merchant is not None
+                else kw.pop("merchant_id", None),
                 **kw,
             )
-            case = file_case(db.session.get(User, consumer.id), filing, now=clock.now_utc())
+            case = file_case(
+                db.session.get(User, consumer.id), filing, now=clock.now_utc()
+            )
             db.session.commit()
             db.session.refresh(case)
             case_id = case.id
@@ -223,8 +229,11 @@ def token_for(app) -> Callable[..., dict[str, str]]:
 
     def factory(user) -> dict[str, str]:
         with app.app_context():
-            secret, _ = issue_token(db.session.get(User, user.id), now=clock.now_utc(),
-                                    ttl=timedelta(hours=1))
+            secret, _ = issue_token(
+                db.session.get(User, user.id),
+                now=clock.now_utc(),
+                ttl=timedelta(hours=1),
+            )
             db.session.commit()
         return {"Authorization": f"Bearer {secret}"}
 

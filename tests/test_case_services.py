@@ -32,7 +32,9 @@ def parties(make_user, make_merchant):
 def _act(case_id, action, user_id, relation, **payload):
     case = db.session.get(Case, case_id)
     actor = db.session.get(User, user_id) if user_id else None
-    apply_action(case, action, payload, actor=actor, relation=relation, now=clock.now_utc())
+    apply_action(
+        case, action, payload, actor=actor, relation=relation, now=clock.now_utc()
+    )
     db.session.commit()
     return case
 
@@ -55,9 +57,23 @@ def test_direct_settlement_walk_keeps_an_intact_chain(app, parties, make_case):
     case_id = make_case(parties["consumer"], parties["shop"])
     c, m = parties["consumer"].id, parties["merchant"].id
     with app.app_context():
-        _act(case_id, "amend", c, "consumer", description="It leaks and the handle broke.")
-        _act(case_id, "offer", m, "merchant", type="refund", amount=19900,
-             deadline=date(2099, 1, 1), text="Full refund")
+        _act(
+            case_id,
+            "amend",
+            c,
+            "consumer",
+            description="It leaks and the handle broke.",
+        )
+        _act(
+            case_id,
+            "offer",
+            m,
+            "merchant",
+            type="refund",
+            amount=19900,
+            deadline=date(2099, 1, 1),
+            text="Full refund",
+        )
         case = _act(case_id, "accept_offer", c, "consumer")
         assert case.status == lc.SETTLED
         assert allowed_actions(case, "merchant") == ["mark_fulfilled"]
@@ -67,7 +83,9 @@ def test_direct_settlement_walk_keeps_an_intact_chain(app, parties, make_case):
         assert case.outcome == "settled_directly"
         assert case.version == 2
         events = db.session.scalars(
-            db.select(CaseEvent).where(CaseEvent.case_id == case_id).order_by(CaseEvent.seq)
+            db.select(CaseEvent)
+            .where(CaseEvent.case_id == case_id)
+            .order_by(CaseEvent.seq)
         ).all()
         assert verify_events(events) == []
         events[2].data = {"description": "tampered"}
@@ -77,35 +95,67 @@ def test_direct_settlement_walk_keeps_an_intact_chain(app, parties, make_case):
 def test_amending_after_the_merchant_answered_is_refused(app, parties, make_case):
     case_id = make_case(parties["consumer"], parties["shop"])
     with app.app_context():
-        _act(case_id, "reject", parties["merchant"].id, "merchant", reason="Not our product")
+        _act(
+            case_id,
+            "reject",
+            parties["merchant"].id,
+            "merchant",
+            reason="Not our product",
+        )
         with pytest.raises(InvalidTransition):
-            _act(case_id, "amend", parties["consumer"].id, "consumer", description="x" * 20)
+            _act(
+                case_id,
+                "amend",
+                parties["consumer"].id,
+                "consumer",
+                description="x" * 20,
+            )
 
 
 def test_offer_needs_type_deadline_and_text(app, parties, make_case):
     case_id = make_case(parties["consumer"], parties["shop"])
     with app.app_context():
         with pytest.raises(ValidationError) as err:
-            _act(case_id, "offer", parties["merchant"].id, "merchant", type="cash", amount=-1)
+            _act(
+                case_id,
+                "offer",
+                parties["merchant"].id,
+                "merchant",
+                type="cash",
+                amount=-1,
+            )
         assert set(err.value.fields) == {"type", "amount", "deadline", "text"}
 
 
 def test_unregistered_shop_on_a_platform_goes_to_the_platform(app, parties, make_case):
-    case_id = make_case(parties["consumer"], merchant=None, merchant_name="Unknown kettles",
-                        platform_id=parties["platform"].id)
+    case_id = make_case(
+        parties["consumer"],
+        merchant=None,
+        merchant_name="Unknown kettles",
+        platform_id=parties["platform"].id,
+    )
     with app.app_context():
         case = db.session.get(Case, case_id)
         assert case.status == lc.AWAITING_PLATFORM
         assert allowed_actions(case, "platform") == ["offer", "reject"]
 
 
-def test_unregistered_shop_without_platform_waits_in_intake(app, parties, make_case, make_user):
+def test_unregistered_shop_without_platform_waits_in_intake(
+    app, parties, make_case, make_user
+):
     regulator = make_user("regulator")
-    case_id = make_case(parties["consumer"], merchant=None, merchant_name="Street stall")
+    case_id = make_case(
+        parties["consumer"], merchant=None, merchant_name="Street stall"
+    )
     with app.app_context():
         case = db.session.get(Case, case_id)
         assert case.status == lc.SUBMITTED
-        case = _act(case_id, "link_merchant", regulator.id, "regulator",
-                    merchant_id=parties["shop"].id)
+        case = _act(
+            case_id,
+            "link_merchant",
+            regulator.id,
+            "regulator",
+            merchant_id=parties["shop"].id,
+        )
         assert case.status == lc.AWAITING_MERCHANT
         assert case.merchant_id == parties["shop"].id

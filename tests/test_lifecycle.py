@@ -15,8 +15,20 @@ CONSENTED = Facts(consumer_consented=True, merchant_consented=True, has_mediator
 ROWS = [
     # status, role, action, facts, expected next status
     ("submitted", "system", "route", Facts(), "awaiting_merchant"),
-    ("submitted", "system", "route", Facts(has_merchant=False, has_platform=True), "awaiting_platform"),
-    ("submitted", "regulator", "link_merchant", Facts(has_merchant=False), "awaiting_merchant"),
+    (
+        "submitted",
+        "system",
+        "route",
+        Facts(has_merchant=False, has_platform=True),
+        "awaiting_platform",
+    ),
+    (
+        "submitted",
+        "regulator",
+        "link_merchant",
+        Facts(has_merchant=False),
+        "awaiting_merchant",
+    ),
     ("submitted", "regulator", "dismiss", Facts(), "rejected"),
     ("awaiting_merchant", "merchant", "offer", Facts(), "offer_pending"),
     ("awaiting_merchant", "merchant", "reject", Facts(), "in_mediation"),
@@ -33,13 +45,23 @@ ROWS = [
     ("in_mediation", "mediator", "take", Facts(), "in_mediation"),
     ("in_mediation", "system", "auto_assign", Facts(), "in_mediation"),
     ("in_mediation", "mediator", "end_mediation", CONSENTED, "in_arbitration"),
-    ("in_mediation", "mediator", "end_mediation", Facts(has_mediator=True), "closed_unresolved"),
+    (
+        "in_mediation",
+        "mediator",
+        "end_mediation",
+        Facts(has_mediator=True),
+        "closed_unresolved",
+    ),
     ("in_mediation", "system", "expire", Facts(has_mediator=True), "closed_unresolved"),
     (
         "in_mediation",
         "consumer",
         "accept_proposal",
-        Facts(has_mediator=True, has_open_proposal=True, proposal_accepted_by=frozenset({"merchant"})),
+        Facts(
+            has_mediator=True,
+            has_open_proposal=True,
+            proposal_accepted_by=frozenset({"merchant"}),
+        ),
         "settled",
     ),
     (
@@ -50,11 +72,23 @@ ROWS = [
         "in_mediation",
     ),
     ("in_arbitration", "arbitrator", "take", Facts(), "in_arbitration"),
-    ("in_arbitration", "arbitrator", "issue_award", Facts(has_arbitrator=True), "awarded"),
+    (
+        "in_arbitration",
+        "arbitrator",
+        "issue_award",
+        Facts(has_arbitrator=True),
+        "awarded",
+    ),
     ("settled", "merchant", "mark_fulfilled", Facts(), "settled"),
     ("settled", "consumer", "confirm_fulfilment", Facts(), "resolved"),
     ("settled", "consumer", "report_unfulfilled", Facts(), "in_mediation"),
-    ("settled", "consumer", "report_unfulfilled", Facts(was_mediated=True), "closed_noncompliant"),
+    (
+        "settled",
+        "consumer",
+        "report_unfulfilled",
+        Facts(was_mediated=True),
+        "closed_noncompliant",
+    ),
     ("settled", "system", "expire", Facts(fulfilment_marked=True), "resolved"),
     ("settled", "system", "expire", Facts(), "in_mediation"),
     ("awarded", "consumer", "report_unfulfilled", Facts(), "closed_noncompliant"),
@@ -153,7 +187,10 @@ def test_random_walks_stay_inside_the_table(start, walk):
         status = new
 
 
-@given(status=st.sampled_from(sorted(lc.CLOSED_STATUSES)), role=st.sampled_from(lc.ROLES),
-       facts=facts_strategy)
+@given(
+    status=st.sampled_from(sorted(lc.CLOSED_STATUSES)),
+    role=st.sampled_from(lc.ROLES),
+    facts=facts_strategy,
+)
 def test_closed_cases_accept_nothing_but_rate(status, role, facts):
     assert set(lc.allowed_actions(status, role, facts)) <= {"rate"}

@@ -12,8 +12,14 @@ def test_seed_demo_loads_once_and_every_chain_is_intact(app, runner):
     assert "demo data loaded" in result.output
     with app.app_context():
         statuses = set(db.session.scalars(db.select(Case.status)).all())
-    assert {"awaiting_merchant", "offer_pending", "in_mediation", "resolved",
-            "awaiting_platform", "submitted"} <= statuses
+    assert {
+        "awaiting_merchant",
+        "offer_pending",
+        "in_mediation",
+        "resolved",
+        "awaiting_platform",
+        "submitted",
+    } <= statuses
     again = runner.invoke(args=["seed-demo", "--if-empty"])
     assert again.exit_code == 0 and "not loaded" in again.output
     refused = runner.invoke(args=["seed-demo"])
@@ -25,7 +31,9 @@ def test_seed_demo_loads_once_and_every_chain_is_intact(app, runner):
 def test_verify_chain_reports_a_tampered_event(app, runner):
     runner.invoke(args=["seed-demo"])
     with app.app_context():
-        case = db.session.scalars(db.select(Case).where(Case.status == "resolved")).one()
+        case = db.session.scalars(
+            db.select(Case).where(Case.status == "resolved")
+        ).one()
         event = db.session.scalars(
             db.select(CaseEvent).where(CaseEvent.case_id == case.id, CaseEvent.seq == 3)
         ).one()

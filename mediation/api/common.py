@@ -6,6 +6,7 @@ from typing import Any
 
 from flask import current_app, g, request
 from flask_babel import gettext
+from flask_login import current_user
 from sqlalchemy import Select
 
 from mediation.api import bp
@@ -18,10 +19,18 @@ csrf.exempt(bp)
 
 @bp.before_request
 def _csrf_for_cookie_sessions() -> None:
-    """Bearer-token calls need no CSRF token; cookie-session writes do."""
+    """Writes that ride on the session cookie need the CSRF token.
+
+    Not needed: bearer-token calls, anonymous calls (registration, token issue:
+    there is no session to abuse), and JSON bodies (a cross-site page cannot
+    send ``application/json`` without a CORS preflight, which this API refuses).
+    Multipart uploads with the cookie must send ``X-CSRFToken``.
+    """
     if request.method in ("GET", "HEAD", "OPTIONS"):
         return
     if request.headers.get("Authorization", "").lower().startswith("bearer "):
+        return
+    if not current_user.is_authenticated or request.is_json:
         return
     if current_app.config.get("WTF_CSRF_ENABLED", True):
         csrf.protect()
@@ -34,9 +43,13 @@ def json_body() -> dict[str, Any]:
     """
     data = request.get_json(silent=True)
     if data is None:
-        raise BadRequest(gettext("The body must be a JSON object."), code="malformed_json")
+        raise BadRequest(
+            gettext("The body must be a JSON object."), code="malformed_json"
+        )
     if not isinstance(data, dict):
-        raise BadRequest(gettext("The body must be a JSON object."), code="malformed_json")
+        raise BadRequest(
+            gettext("The body must be a JSON object."), code="malformed_json"
+        )
     return data
 
 
@@ -51,7 +64,7 @@ def page_arg() -> int:
     :raise BadRequest: when it is not a positive integer.
     """
     raw = request.args.get("page", "1")
-    if not raw.isdigit() or int(raw) < 1:
+    if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= 100_000:
         raise BadRequest(gettext("page must be a positive integer."), code="bad_page")
     return int(raw)
 

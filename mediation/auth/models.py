@@ -50,9 +50,9 @@ class User(UserMixin, db.Model):
 
     merchant = relationship("Merchant", foreign_keys=[merchant_id])
 
-    def set_password(self, password: str) -> None:
-        """Hash and store ``password`` (werkzeug scrypt)."""
-        self.password_hash = generate_password_hash(password, method="scrypt")
+    def set_password(self, password: str, method: str = "scrypt") -> None:
+        """Hash and store ``password`` (werkzeug scrypt; ``method`` sets its cost)."""
+        self.password_hash = generate_password_hash(password, method=method)
         self.session_nonce = secrets.token_hex(8)
 
     def check_password(self, password: str) -> bool:
@@ -104,7 +104,9 @@ class MerchantClaim(db.Model):
     """A registered user's request to act as staff of a merchant."""
 
     __tablename__ = "merchant_claims"
-    __table_args__ = (Index("ix_merchant_claims_status_created", "status", "created_at"),)
+    __table_args__ = (
+        Index("ix_merchant_claims_status_created", "status", "created_at"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)

@@ -72,7 +72,9 @@ def visible_cases(user: User) -> Select:
             or_(
                 Case.merchant_id == user.merchant_id,
                 (Case.platform_id == user.merchant_id)
-                & (Case.merchant_id.is_(None) | Case.platform_escalated_at.is_not(None)),
+                & (
+                    Case.merchant_id.is_(None) | Case.platform_escalated_at.is_not(None)
+                ),
             )
         )
     if role == Role.mediator.value:

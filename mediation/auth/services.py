@@ -6,6 +6,7 @@ import secrets
 from datetime import datetime, timedelta
 
 from email_validator import EmailNotValidError, validate_email
+from flask import current_app
 from flask_babel import lazy_gettext as _l
 
 from mediation.auth.models import ApiToken, ClaimStatus, MerchantClaim, Role, User
@@ -23,15 +24,21 @@ def normalise_email(email: str) -> str:
     :raise ValidationError: for an address that is not valid.
     """
     try:
-        return validate_email((email or "").strip(), check_deliverability=False).normalized.lower()
+        return validate_email(
+            (email or "").strip(), check_deliverability=False
+        ).normalized.lower()
     except EmailNotValidError:
-        raise ValidationError(fields={"email": _l("Enter a valid e-mail address.")}) from None
+        raise ValidationError(
+            fields={"email": _l("Enter a valid e-mail address.")}
+        ) from None
 
 
 def _check_password(password: str) -> None:
     if len(password or "") < MIN_PASSWORD_LENGTH:
         raise ValidationError(
-            fields={"password": _l("Use at least %(n)d characters.", n=MIN_PASSWORD_LENGTH)}
+            fields={
+                "password": _l("Use at least %(n)d characters.", n=MIN_PASSWORD_LENGTH)
+            }
         )
 
 
@@ -62,7 +69,9 @@ def create_user(
         errors["locale"] = _l("Choose Chinese or English.")
     if role_value == Role.merchant.value:
         if merchant_id is None or db.session.get(Merchant, merchant_id) is None:
-            errors["merchant_id"] = _l("Merchant staff must belong to a registered merchant.")
+            errors["merchant_id"] = _l(
+                "Merchant staff must belong to a registered merchant."
+            )
     elif merchant_id is not None:
         errors["merchant_id"] = _l("Only merchant staff belong to a merchant.")
     if errors:
@@ -70,8 +79,11 @@ def create_user(
     address = normalise_email(email)
     _check_password(password)
     if db.session.scalar(db.select(User.id).where(User.email == address)):
-        raise Conflict(_l("An account with this e-mail already exists."), code="email_taken",
-                       fields={"email": _l("An account with this e-mail already exists.")})
+        raise Conflict(
+            _l("An account with this e-mail already exists."),
+            code="email_taken",
+            fields={"email": _l("An account with this e-mail already exists.")},
+        )
     user = User(
         email=address,
         name=name.strip(),
@@ -81,17 +93,34 @@ def create_user(
         phone=(phone or "").strip() or None,
         created_at=now,
     )
-    user.set_password(password)
+    user.set_password(password, current_app.config["PASSWORD_HASH_METHOD"])
     db.session.add(user)
     db.session.flush()
     return user
 
 
-def register_consumer(*, email: str, password: str, name: str, now: datetime,
-                      locale: str = "zh_CN") -> User:
+def register_consumer(
+    *, email: str, password: str, name: str, now: datetime, locale: str = "zh_CN"
+) -> User:
     """Self-registration: always a consumer account."""
-    return create_user(email=email, password=password, name=name, role=Role.consumer,
-                       now=now, locale=locale)
+    return create_user(
+        email=email,
+        password=password,
+        name=name,
+        role=Role.consumer,
+        now=now,
+        locale=locale,
+    )
+
+
+def set_locale(user: User, locale: str) -> None:
+    """Remember the user's language (``zh_CN`` or ``en``).
+
+    :raise ValidationError: for another language.
+    """
+    if locale not in ("zh_CN", "en"):
+        raise ValidationError(fields={"locale": _l("Choose Chinese or English.")})
+    user.locale = locale
 
 
 def authenticate(email: str, password: str) -> User | None:
@@ -101,7 +130,11 @@ def authenticate(email: str, password: str) -> User | None:
     except ValidationError:
         return None
     user = db.session.scalar(db.select(User).where(User.email == address))
-    if user is None or not user.is_active_account or not user.check_password(password or ""):
+    if (
+        user is None
+        or not user.is_active_account
+        or not user.check_password(password or "")
+    ):
         return None
     return user
 
@@ -125,32 +158,42 @@ def revoke_token(token: ApiToken, *, now: datetime) -> None:
     token.revoked_at = token.revoked_at or now
 
 
-def submit_claim(user: User, merchant: Merchant, statement: str, *, now: datetime) -> MerchantClaim:
+def submit_claim(
+    user: User, merchant: Merchant, statement: str, *, now: datetime
+) -> MerchantClaim:
     """A registered user asks to act as staff of ``merchant``.
 
     :raise ValidationError: without a statement.
     :raise Conflict: when staff already, or a claim is pending.
     """
     if not (statement or "").strip():
-        raise ValidationError(fields={"statement": _l("Explain how you are related to this merchant.")})
+        raise ValidationError(
+            fields={"statement": _l("Explain how you are related to this merchant.")}
+        )
     if user.role != Role.consumer.value:
         raise Conflict(_l("Only a personal account can claim a merchant."))
     pending = db.session.scalar(
         db.select(MerchantClaim.id).where(
-            MerchantClaim.user_id == user.id, MerchantClaim.status == ClaimStatus.pending.value
+            MerchantClaim.user_id == user.id,
+            MerchantClaim.status == ClaimStatus.pending.value,
         )
     )
     if pending:
         raise Conflict(_l("You already have a pending request."))
-    claim = MerchantClaim(user_id=user.id, merchant_id=merchant.id, statement=statement.strip(),
-                          created_at=now)
+    claim = MerchantClaim(
+        user_id=user.id,
+        merchant_id=merchant.id,
+        statement=statement.strip(),
+        created_at=now,
+    )
     db.session.add(claim)
     db.session.flush()
     return claim
 
 
-def decide_claim(claim: MerchantClaim, *, approve: bool, note: str | None, actor: User,
-                 now: datetime) -> MerchantClaim:
+def decide_claim(
+    claim: MerchantClaim, *, approve: bool, note: str | None, actor: User, now: datetime
+) -> MerchantClaim:
     """Approve (the user becomes merchant staff) or reject a pending claim.
 
     :raise Conflict: when the claim was already decided.
@@ -166,8 +209,12 @@ def decide_claim(claim: MerchantClaim, *, approve: bool, note: str | None, actor
         claim.user.merchant_id = claim.merchant_id
         # The account's powers changed: old sessions must sign in again.
         claim.user.session_nonce = secrets.token_hex(8)
-    notify([claim.user], "claim_approved" if approve else "claim_rejected",
-           {"merchant": claim.merchant.name}, now=now)
+    notify(
+        [claim.user],
+        "claim_approved" if approve else "claim_rejected",
+        {"merchant": claim.merchant.name},
+        now=now,
+    )
     return claim
 
 

@@ -36,7 +36,9 @@ def event_digest(
         "data": data,
         "prev_hash": prev_hash,
     }
-    blob = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    blob = json.dumps(
+        payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False
+    )
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()
 
 
@@ -59,7 +61,9 @@ def verify_events(events: Sequence[Any]) -> list[BrokenLink]:
     prev: str | None = None
     for expected_seq, ev in enumerate(events, start=1):
         if ev.seq != expected_seq:
-            broken.append(BrokenLink(ev.case_id, ev.seq, f"expected seq {expected_seq}"))
+            broken.append(
+                BrokenLink(ev.case_id, ev.seq, f"expected seq {expected_seq}")
+            )
         if ev.prev_hash != prev:
             broken.append(BrokenLink(ev.case_id, ev.seq, "prev_hash does not link"))
         digest = event_digest(

@@ -48,7 +48,15 @@ def sniff(head: bytes) -> str | None:
     if head.startswith(b"%PDF-"):
         return "application/pdf"
     if head[4:8] == b"ftyp" and head[8:12] in {
-        b"isom", b"iso2", b"mp41", b"mp42", b"avc1", b"M4V ", b"dash", b"iso5", b"iso6",
+        b"isom",
+        b"iso2",
+        b"mp41",
+        b"mp42",
+        b"avc1",
+        b"M4V ",
+        b"dash",
+        b"iso5",
+        b"iso6",
     }:
         return "video/mp4"
     if head and _looks_like_text(head):
@@ -92,11 +100,14 @@ def evidence_path(sha256: str) -> Path:
 
 def case_bytes(case: Case) -> int:
     """Return the total size of the evidence already on a case."""
-    return db.session.scalar(
-        db.select(db.func.coalesce(db.func.sum(Evidence.size), 0)).where(
-            Evidence.case_id == case.id
+    return (
+        db.session.scalar(
+            db.select(db.func.coalesce(db.func.sum(Evidence.size), 0)).where(
+                Evidence.case_id == case.id
+            )
         )
-    ) or 0
+        or 0
+    )
 
 
 def add_evidence(
@@ -133,7 +144,10 @@ def add_evidence(
                 size += len(chunk)
                 if size > max_file:
                     raise TooLarge(
-                        _l("A file may be at most %(mb)d MB.", mb=max_file // (1024 * 1024))
+                        _l(
+                            "A file may be at most %(mb)d MB.",
+                            mb=max_file // (1024 * 1024),
+                        )
                     )
                 if len(head) < 8192:
                     head += chunk[: 8192 - len(head)]
@@ -148,7 +162,10 @@ def add_evidence(
             )
         if case_bytes(case) + size > max_case:
             raise TooLarge(
-                _l("A case may hold at most %(mb)d MB of evidence.", mb=max_case // (1024 * 1024))
+                _l(
+                    "A case may hold at most %(mb)d MB of evidence.",
+                    mb=max_case // (1024 * 1024),
+                )
             )
         sha = digest.hexdigest()
         target = evidence_path(sha)
@@ -178,8 +195,13 @@ def add_evidence(
         role=relation,
         action="evidence",
         from_status=case.status,
-        data={"evidence_id": evidence.id, "sha256": sha, "size": size,
-              "content_type": content_type, "name": name},
+        data={
+            "evidence_id": evidence.id,
+            "sha256": sha,
+            "size": size,
+            "content_type": content_type,
+            "name": name,
+        },
         now=now,
     )
     return evidence

@@ -236,8 +236,20 @@ _add([SUBMITTED], ["regulator"], "dismiss", REJECTED)
 _add([AWAITING_MERCHANT], ["merchant"], "offer", OFFER_PENDING)
 _add([AWAITING_MERCHANT], ["merchant"], "reject", IN_MEDIATION)
 _add([AWAITING_MERCHANT], ["system"], "expire", _after_merchant_silence)
-_add([AWAITING_PLATFORM], SIDE, "offer", OFFER_PENDING, lambda f, r: r == "platform" or f.has_merchant)
-_add([AWAITING_PLATFORM], SIDE, "reject", IN_MEDIATION, lambda f, r: r == "platform" or f.has_merchant)
+_add(
+    [AWAITING_PLATFORM],
+    SIDE,
+    "offer",
+    OFFER_PENDING,
+    lambda f, r: r == "platform" or f.has_merchant,
+)
+_add(
+    [AWAITING_PLATFORM],
+    SIDE,
+    "reject",
+    IN_MEDIATION,
+    lambda f, r: r == "platform" or f.has_merchant,
+)
 _add([AWAITING_PLATFORM], ["system"], "expire", IN_MEDIATION)
 _add(
     [SUBMITTED, AWAITING_MERCHANT, AWAITING_PLATFORM],
@@ -260,9 +272,11 @@ _add(
     ("consumer",) + SIDE,
     "accept_proposal",
     _after_proposal_acceptance,
-    lambda f, r: _side_acts(f, r)
-    and f.has_open_proposal
-    and ("merchant" if r == "platform" else r) not in f.proposal_accepted_by,
+    lambda f, r: (
+        _side_acts(f, r)
+        and f.has_open_proposal
+        and ("merchant" if r == "platform" else r) not in f.proposal_accepted_by
+    ),
 )
 _add(
     [IN_MEDIATION],
@@ -278,7 +292,9 @@ _add(
     _after_mediation,
     lambda f, r: f.has_mediator,
 )
-_add([IN_MEDIATION], ["system"], "expire", _after_mediation, lambda f, r: f.has_mediator)
+_add(
+    [IN_MEDIATION], ["system"], "expire", _after_mediation, lambda f, r: f.has_mediator
+)
 
 # Arbitration consent: until mediation ends.
 _add(
@@ -295,25 +311,41 @@ _add(
     [IN_ARBITRATION], ["system"], "auto_assign", None, lambda f, r: not f.has_arbitrator
 )
 _add([IN_ARBITRATION], ["regulator"], "reassign", None, lambda f, r: f.has_arbitrator)
-_add([IN_ARBITRATION], ["arbitrator"], "request_info", None, lambda f, r: f.has_arbitrator)
+_add(
+    [IN_ARBITRATION],
+    ["arbitrator"],
+    "request_info",
+    None,
+    lambda f, r: f.has_arbitrator,
+)
 _add(
     [IN_ARBITRATION],
     ("consumer",) + SIDE,
     "answer_info",
     None,
-    lambda f, r: _side_acts(f, r)
-    and ("merchant" if r == "platform" else r) in f.info_pending_for,
+    lambda f, r: (
+        _side_acts(f, r)
+        and ("merchant" if r == "platform" else r) in f.info_pending_for
+    ),
 )
 _add(
     [IN_ARBITRATION],
     ("consumer",) + SIDE,
     "object_arbitrator",
     None,
-    lambda f, r: _side_acts(f, r)
-    and f.has_arbitrator
-    and ("merchant" if r == "platform" else r) not in f.objected_by,
+    lambda f, r: (
+        _side_acts(f, r)
+        and f.has_arbitrator
+        and ("merchant" if r == "platform" else r) not in f.objected_by
+    ),
 )
-_add([IN_ARBITRATION], ["arbitrator"], "issue_award", AWARDED, lambda f, r: f.has_arbitrator)
+_add(
+    [IN_ARBITRATION],
+    ["arbitrator"],
+    "issue_award",
+    AWARDED,
+    lambda f, r: f.has_arbitrator,
+)
 
 # After the award.
 _add([AWARDED], ("consumer",) + SIDE, "request_correction", None, _side_acts)

@@ -220,7 +220,9 @@ def find_possible_duplicates(
     if merchant_id is not None:
         query = query.where(Case.merchant_id == merchant_id)
     elif merchant_name:
-        query = query.where(db.func.lower(Case.merchant_name) == merchant_name.strip().lower())
+        query = query.where(
+            db.func.lower(Case.merchant_name) == merchant_name.strip().lower()
+        )
     return list(db.session.scalars(query.order_by(Case.id)).all())
 
 
@@ -260,7 +262,9 @@ def validate_filing_values(values: dict[str, Any], *, today: date) -> None:
     errors: dict[str, Any] = {}
     if "category" in values and values["category"] not in {c.value for c in Category}:
         errors["category"] = _l("Choose one of the listed categories.")
-    if "claim_type" in values and values["claim_type"] not in {t.value for t in RemedyType}:
+    if "claim_type" in values and values["claim_type"] not in {
+        t.value for t in RemedyType
+    }:
         errors["claim_type"] = _l("Choose one of the listed claim types.")
     if "order_date" in values and values["order_date"] > today:
         errors["order_date"] = _l("The order date cannot be in the future.")
@@ -268,7 +272,9 @@ def validate_filing_values(values: dict[str, Any], *, today: date) -> None:
         if name in values and values[name] < 0:
             errors[name] = _l("Amounts cannot be negative.")
     if "description" in values and len((values["description"] or "").strip()) < 10:
-        errors["description"] = _l("Describe what went wrong in at least 10 characters.")
+        errors["description"] = _l(
+            "Describe what went wrong in at least 10 characters."
+        )
     if "order_ref" in values and not (values["order_ref"] or "").strip():
         errors["order_ref"] = _l("Give the order number.")
     if errors:
@@ -388,8 +394,11 @@ def apply_action(
     facts = facts_for(case)
     if handler is None or not lc.is_allowed(case.status, relation, action, facts):
         raise InvalidTransition(
-            _l("“%(action)s” is not possible while the case is “%(status)s”.",
-               action=action, status=case.status)
+            _l(
+                "“%(action)s” is not possible while the case is “%(status)s”.",
+                action=action,
+                status=case.status,
+            )
         )
     from_status = case.status
     stage_before = _stage(case)
@@ -499,8 +508,13 @@ def _notify_parties(case: Case, action: str, actor: User | None, now: datetime) 
         # The merchant side has a new complaint to answer; the consumer learns
         # where it went.
         answering = {u.id for u in staff_of(case.merchant_id or case.platform_id)}
-        notify([u for u in recipients if u.id in answering], "case_file", params,
-               case_id=case.id, now=now)
+        notify(
+            [u for u in recipients if u.id in answering],
+            "case_file",
+            params,
+            case_id=case.id,
+            now=now,
+        )
         recipients = [u for u in recipients if u.id not in answering]
         action = "route"
     notify(recipients, f"case_{action}", params, case_id=case.id, now=now)
@@ -516,7 +530,9 @@ def _announce(case: Case) -> None:
         "due_at": case.due_at.isoformat() if case.due_at else None,
     }
     room = f"case:{case.id}:joint"
-    after_commit(lambda: socketio.emit("case_updated", payload, to=room, namespace="/chat"))
+    after_commit(
+        lambda: socketio.emit("case_updated", payload, to=room, namespace="/chat")
+    )
 
 
 # Handlers -------------------------------------------------------------------
@@ -604,7 +620,12 @@ def _remedy(payload: dict[str, Any], now: datetime) -> dict[str, Any]:
         errors["text"] = _l("Describe the offer.")
     if errors:
         raise ValidationError(fields=errors)
-    return {"type": payload["type"], "amount": amount, "deadline": deadline, "text": text}
+    return {
+        "type": payload["type"],
+        "amount": amount,
+        "deadline": deadline,
+        "text": text,
+    }
 
 
 @handles("offer", "propose")
@@ -615,7 +636,9 @@ def _offer(case, payload, actor, relation, now):
     if previous is not None:
         previous.status = OfferStatus.lapsed.value
         previous.decided_at = now
-    offer = Offer(case_id=case.id, kind=kind, author_id=actor.id, created_at=now, **remedy)
+    offer = Offer(
+        case_id=case.id, kind=kind, author_id=actor.id, created_at=now, **remedy
+    )
     db.session.add(offer)
     case.offers.append(offer)
     if kind == "offer" and case.answered_at is None:
@@ -631,8 +654,13 @@ def _accept_offer(case, payload, actor, relation, now):
         raise Conflict(_l("There is no open offer to accept."))
     offer.status = OfferStatus.accepted.value
     offer.decided_at = now
-    return {"offer_id": offer.id, "type": offer.type, "amount": offer.amount,
-            "deadline": offer.deadline, "text": offer.text}
+    return {
+        "offer_id": offer.id,
+        "type": offer.type,
+        "amount": offer.amount,
+        "deadline": offer.deadline,
+        "text": offer.text,
+    }
 
 
 @handles("accept_proposal")
@@ -647,7 +675,10 @@ def _accept_proposal(case, payload, actor, relation, now):
     if proposal.consumer_accepted_at and proposal.merchant_accepted_at:
         proposal.status = OfferStatus.accepted.value
         proposal.decided_at = now
-    return {"offer_id": proposal.id, "party": "consumer" if relation == "consumer" else "merchant"}
+    return {
+        "offer_id": proposal.id,
+        "party": "consumer" if relation == "consumer" else "merchant",
+    }
 
 
 @handles("consent_arbitration")
@@ -670,7 +701,9 @@ def _take(case, payload, actor, relation, now):
 @handles("reassign")
 def _reassign(case, payload, actor, relation, now):
     user = db.session.get(User, payload.get("user_id"))
-    wanted = Role.mediator.value if case.status == lc.IN_MEDIATION else Role.arbitrator.value
+    wanted = (
+        Role.mediator.value if case.status == lc.IN_MEDIATION else Role.arbitrator.value
+    )
     if user is None or user.role != wanted:
         raise ValidationError(fields={"user_id": _l("Choose a %(role)s.", role=wanted)})
     if wanted == Role.mediator.value:
@@ -678,7 +711,9 @@ def _reassign(case, payload, actor, relation, now):
     else:
         if user.id == case.mediator_id:
             raise ValidationError(
-                fields={"user_id": _l("An arbitrator never decides a case they mediated.")}
+                fields={
+                    "user_id": _l("An arbitrator never decides a case they mediated.")
+                }
             )
         case.arbitrator_id, case.arbitrator = user.id, user
     return {"user_id": user.id}
@@ -687,7 +722,9 @@ def _reassign(case, payload, actor, relation, now):
 @handles("end_mediation")
 def _end_mediation(case, payload, actor, relation, now):
     if payload.get("result", "failed") != "failed":
-        raise ValidationError(fields={"result": _l("The only result to give is “failed”.")})
+        raise ValidationError(
+            fields={"result": _l("The only result to give is “failed”.")}
+        )
     data = _reason(payload)
     proposal = open_offer(case, "proposal")
     if proposal is not None:

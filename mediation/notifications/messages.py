@@ -9,25 +9,48 @@ from flask_babel import lazy_gettext as _l
 #: kind -> message; ``%(reference)s`` and ``%(status)s`` are filled in when shown.
 MESSAGES: dict[str, Any] = {
     "case_file": _l("New complaint %(reference)s is waiting for your answer."),
-    "case_intake": _l("Complaint %(reference)s names an unregistered shop: link the merchant."),
+    "case_intake": _l(
+        "Complaint %(reference)s names an unregistered shop: link the merchant."
+    ),
     "case_route": _l("Complaint %(reference)s has been sent to the merchant."),
     "case_link_merchant": _l("Complaint %(reference)s is now addressed to your shop."),
     "case_dismiss": _l("Complaint %(reference)s was dismissed by the regulator."),
     "case_offer": _l("The merchant made an offer on complaint %(reference)s."),
-    "case_reject": _l("The merchant rejected complaint %(reference)s; it goes to mediation."),
-    "case_accept_offer": _l("The consumer accepted the offer on complaint %(reference)s."),
-    "case_reject_offer": _l("The consumer rejected the offer on complaint %(reference)s; it goes to mediation."),
+    "case_reject": _l(
+        "The merchant rejected complaint %(reference)s; it goes to mediation."
+    ),
+    "case_accept_offer": _l(
+        "The consumer accepted the offer on complaint %(reference)s."
+    ),
+    "case_reject_offer": _l(
+        "The consumer rejected the offer on complaint %(reference)s; "
+        "it goes to mediation."
+    ),
     "case_amend": _l("The consumer amended complaint %(reference)s."),
     "case_withdraw": _l("The consumer withdrew complaint %(reference)s."),
-    "case_consent_arbitration": _l("The consumer consented to arbitration on complaint %(reference)s."),
-    "case_mark_fulfilled": _l("The merchant says complaint %(reference)s has been fulfilled; please confirm."),
-    "case_confirm_fulfilment": _l("The consumer confirmed fulfilment of complaint %(reference)s."),
-    "case_report_unfulfilled": _l("The consumer reported complaint %(reference)s as not fulfilled."),
+    "case_consent_arbitration": _l(
+        "The consumer consented to arbitration on complaint %(reference)s."
+    ),
+    "case_mark_fulfilled": _l(
+        "The merchant says complaint %(reference)s has been fulfilled; please confirm."
+    ),
+    "case_confirm_fulfilment": _l(
+        "The consumer confirmed fulfilment of complaint %(reference)s."
+    ),
+    "case_report_unfulfilled": _l(
+        "The consumer reported complaint %(reference)s as not fulfilled."
+    ),
     "case_take": _l("A mediator or arbitrator has taken complaint %(reference)s."),
     "case_reassign": _l("Complaint %(reference)s has been reassigned."),
-    "case_propose": _l("The mediator proposed a settlement on complaint %(reference)s."),
-    "case_accept_proposal": _l("A party accepted the proposal on complaint %(reference)s."),
-    "case_decline_proposal": _l("A party declined the proposal on complaint %(reference)s."),
+    "case_propose": _l(
+        "The mediator proposed a settlement on complaint %(reference)s."
+    ),
+    "case_accept_proposal": _l(
+        "A party accepted the proposal on complaint %(reference)s."
+    ),
+    "case_decline_proposal": _l(
+        "A party declined the proposal on complaint %(reference)s."
+    ),
     "case_end_mediation": _l("Mediation of complaint %(reference)s has ended."),
     "case_expire": _l("A deadline passed on complaint %(reference)s; it moved on."),
     "case_rate": _l("The consumer rated the handling of complaint %(reference)s."),

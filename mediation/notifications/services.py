@@ -88,11 +88,14 @@ def _send_one(app, note: Notification) -> str:
 
 def unread_count(user: User) -> int:
     """Return how many notifications ``user`` has not read."""
-    return db.session.scalar(
-        db.select(db.func.count(Notification.id)).where(
-            Notification.user_id == user.id, Notification.read_at.is_(None)
+    return (
+        db.session.scalar(
+            db.select(db.func.count(Notification.id)).where(
+                Notification.user_id == user.id, Notification.read_at.is_(None)
+            )
         )
-    ) or 0
+        or 0
+    )
 
 
 def mark_read(user: User, *, note_id: int | None = None, now: datetime) -> int:

@@ -1,0 +1,1 @@
+"""Browser tests: the real server (gunicorn) driven by real Chromium (Playwright)."""
