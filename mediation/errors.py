@@ -152,6 +152,19 @@ def _contains_nul(value: Any) -> bool:
     return False
 
 
+def json_or_none() -> Any:
+    """Return the parsed JSON body, or None when it is not valid JSON.
+
+    :raise BadRequest: for JSON nested too deeply to parse.
+    """
+    try:
+        return request.get_json(silent=True)
+    except RecursionError:
+        raise BadRequest(
+            gettext("The body is nested too deeply."), code="malformed_json"
+        ) from None
+
+
 def refuse_nul_characters() -> None:
     """Refuse text with NUL characters (PostgreSQL cannot store them).
 
@@ -163,7 +176,7 @@ def refuse_nul_characters() -> None:
     values: list[Any] = list(request.args.values())
     if request.method not in ("GET", "HEAD", "OPTIONS"):
         if request.is_json:
-            values.append(request.get_json(silent=True))
+            values.append(json_or_none())
         elif request.mimetype in (
             "application/x-www-form-urlencoded",
             "multipart/form-data",

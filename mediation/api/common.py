@@ -10,7 +10,7 @@ from flask_login import current_user
 from sqlalchemy import Select
 
 from mediation.api import bp
-from mediation.errors import BadRequest
+from mediation.errors import BadRequest, json_or_none
 from mediation.extensions import csrf, db
 from mediation.schemas import BaseSchema
 
@@ -41,7 +41,7 @@ def json_body() -> dict[str, Any]:
 
     :raise BadRequest: when the body is not JSON or not an object.
     """
-    data = request.get_json(silent=True)
+    data = json_or_none()
     if data is None:
         raise BadRequest(
             gettext("The body must be a JSON object."), code="malformed_json"

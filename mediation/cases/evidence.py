@@ -79,6 +79,14 @@ def _looks_like_text(head: bytes) -> bool:
     return False
 
 
+def size_label(size: int) -> str:
+    """Return a byte count as ``20 MB``, ``512 KB`` or ``300 B``."""
+    for unit, factor in (("MB", 1024 * 1024), ("KB", 1024)):
+        if size >= factor:
+            return f"{size / factor:.0f} {unit}"
+    return f"{size} B"
+
+
 def safe_name(filename: str | None) -> str:
     """Return a display name without any directory part.
 
@@ -89,7 +97,10 @@ def safe_name(filename: str | None) -> str:
         raise ValidationError(fields={"file": _l("The file has no name.")})
     if name.startswith("/") or ".." in name.split("/") or "\x00" in name:
         raise BadRequest(_l("The file name is not allowed."), code="bad_filename")
-    return name.rsplit("/", 1)[-1][:255]
+    base = name.rsplit("/", 1)[-1].strip()
+    if not base:
+        raise ValidationError(fields={"file": _l("The file has no name.")})
+    return base[:255]
 
 
 def evidence_path(sha256: str) -> Path:
@@ -144,10 +155,7 @@ def add_evidence(
                 size += len(chunk)
                 if size > max_file:
                     raise TooLarge(
-                        _l(
-                            "A file may be at most %(mb)d MB.",
-                            mb=max_file // (1024 * 1024),
-                        )
+                        _l("A file may be at most %(size)s.", size=size_label(max_file))
                     )
                 if len(head) < 8192:
                     head += chunk[: 8192 - len(head)]
@@ -163,8 +171,8 @@ def add_evidence(
         if case_bytes(case) + size > max_case:
             raise TooLarge(
                 _l(
-                    "A case may hold at most %(mb)d MB of evidence.",
-                    mb=max_case // (1024 * 1024),
+                    "A case may hold at most %(size)s of evidence.",
+                    size=size_label(max_case),
                 )
             )
         sha = digest.hexdigest()
