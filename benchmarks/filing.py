@@ -14,8 +14,9 @@ baseline's throughput, and a full-filing p99 under 100 ms, at concurrency 16.
 
 Usage::
 
-    python benchmarks/filing.py [--requests N] [--concurrency 16]
-                                [--database-url URL] [--warmup 200]
+    python benchmarks/filing.py [--requests 3000] [--concurrency 16]
+                                [--warmup 200] [--rounds 2]
+                                [--database-url URL] [--keep-database]
 
 The default database is a fresh PostgreSQL database ``bench_filing`` on
 127.0.0.1:5432 (created through the ``postgres`` database, dropped at the end);
@@ -95,10 +96,10 @@ def normalise_url(url: str) -> str:
 def _check_bench_name(name: str) -> None:
     """Refuse to drop anything that is not obviously a benchmark database.
 
-    :raise SystemExit: when ``name`` does not start with ``bench``.
+    :raise RuntimeError: when ``name`` does not start with ``bench``.
     """
     if not Path(name).name.startswith("bench"):
-        raise SystemExit(
+        raise RuntimeError(
             f"refusing to use {name!r}: the benchmark recreates and drops its "
             "database, so its name must start with 'bench'"
         )
@@ -686,7 +687,12 @@ def verdict_lines(result: dict[str, Any], bold: str = "") -> list[str]:
         errors = sum(row["errors"] for row in result["summary"])
         lines.append(
             f"- {bold}FAILED{bold}: {errors} requests did not answer 201"
-            + (" (a request timed out; the run stopped)" if _aborted(result) else "")
+            + (" (a request timed out)" if _aborted(result) else "")
+            + (
+                f"; stopped during {result['stopped_at']}"
+                if result["stopped_at"]
+                else ""
+            )
         )
     return lines
 
@@ -773,6 +779,7 @@ def main(argv: list[str] | None = None) -> int:
     env = server_env(url, str(workdir / "evidence"))
     command = gunicorn_command(0)
     runs: list[Run] = []
+    stopped_at = None
     load_before = _load_average()
     log(f"database {url}")
     create_database(url)
@@ -803,6 +810,7 @@ def main(argv: list[str] | None = None) -> int:
                     log(f"  error: {sample}")
                 if run.aborted or (label == "warm-up" and run.errors):
                     # Failed already; the remaining runs would say nothing more.
+                    stopped_at = f"{label} {endpoint}"
                     log(f"  stopped: see the server log {server_log}")
                     log(_tail(server_log, 15))
                     break
@@ -833,6 +841,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     failed = any(row["errors"] for row in summary) or any(r.aborted for r in runs)
     result["failed"] = failed
+    result["stopped_at"] = stopped_at
     report(result)
     if failed:
         log("FAILED: some requests did not answer 201 (see the errors above)")

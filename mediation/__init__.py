@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, g, has_app_context, has_request_context, request, session
+from flask import Flask, has_request_context, request, session
 from flask_login import current_user
 
 from mediation import errors, logs
@@ -149,7 +149,8 @@ def select_locale() -> str:
     """Pick the language: the user's choice, the session's, then the browser's."""
     supported = ("zh_CN", "en")
     if not has_request_context():
-        return g.get("locale", "zh_CN") if has_app_context() else "zh_CN"
+        # Command line: the terminal's language (LC_ALL / LC_MESSAGES / LANG).
+        return terminal_locale()
     asked = request.args.get("lang")
     if asked in supported:
         return asked
@@ -163,6 +164,15 @@ def select_locale() -> str:
         return session["locale"]
     best = request.accept_languages.best_match(["zh_CN", "zh", "en"])
     return "en" if best == "en" else "zh_CN"
+
+
+def terminal_locale() -> str:
+    """Return ``zh_CN`` when the terminal's locale is Chinese, else ``en``."""
+    for name in ("LC_ALL", "LC_MESSAGES", "LANG"):
+        value = os.environ.get(name)
+        if value:
+            return "zh_CN" if value.lower().startswith("zh") else "en"
+    return "en"
 
 
 def _register_template_helpers(app: Flask) -> None:

@@ -20,6 +20,9 @@ from alembic.config import Config as AlembicConfig
 from sqlalchemy import create_engine, text
 
 from mediation import clock, create_app
+
+# Command-line output follows the terminal language; the tests read English.
+os.environ["LC_ALL"] = "C.UTF-8"
 from mediation.config import TestingConfig
 from mediation.extensions import db
 

@@ -131,7 +131,7 @@ def test_deeply_nested_json_is_not_a_server_error(client, world):
 
 def test_unknown_field_message_says_so(client, world):
     response = client.post(
-        "/api/v1/cases",
+        "/api/v1/cases?lang=en",
         json=filing_body(world.merchant.id, colour="red"),
         headers=world.h["consumer"],
     )

@@ -6,6 +6,7 @@ Only its behaviour is tested here; its speed is measured by
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from typing import Any
 
@@ -17,6 +18,7 @@ from mediation.extensions import db
 from tests.conftest import _empty_tables, _testing
 
 URL = "/api/v1/_bench/baseline"
+ON_POSTGRES = os.environ.get("TEST_DATABASE_URL", "").startswith("postgres")
 
 
 @pytest.fixture()
@@ -110,6 +112,19 @@ def test_baseline_refuses_a_bad_body_with_422(
     assert response.get_json()["error"]["code"] == "validation_error"
     with app.app_context():
         assert db.session.scalar(db.select(db.func.count(Case.id))) == 0
+
+
+@pytest.mark.postgres
+@pytest.mark.skipif(not ON_POSTGRES, reason="SQLite does not enforce foreign keys")
+def test_baseline_refuses_an_unknown_merchant_with_422(
+    app, client, make_user, token_for
+):
+    consumer = make_user()
+
+    response = client.post(URL, json=filing_body(999_999), headers=token_for(consumer))
+
+    assert response.status_code == 422
+    assert "merchant_id" in response.get_json()["error"]["fields"]
 
 
 def test_baseline_needs_a_signed_in_consumer(

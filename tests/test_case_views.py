@@ -183,7 +183,9 @@ def test_filing_with_a_photo_files_the_case_and_records_the_evidence(
     )
     data["evidence"] = [(io.BytesIO(PNG), "leak.png")]
     data["arbitration_consent"] = "y"
-    response = client.post("/cases/new", data=data, content_type="multipart/form-data")
+    response = client.post(
+        "/cases/new?lang=en", data=data, content_type="multipart/form-data"
+    )
     assert response.status_code == 303
     case = only_case(app)
     assert response.headers["Location"].endswith(f"/cases/{case.id}")

@@ -331,7 +331,9 @@ def test_parties_add_evidence_on_the_case_page(app, client, parties, make_case):
 
     # Submitting the form without a file says so.
     response = client.post(
-        f"/cases/{case_id}/evidence", data={}, content_type="multipart/form-data"
+        f"/cases/{case_id}/evidence?lang=en",
+        data={},
+        content_type="multipart/form-data",
     )
     assert response.status_code == 303
     assert "Choose at least one file." in page(client.get(f"/cases/{case_id}?lang=en"))
