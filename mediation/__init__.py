@@ -49,6 +49,10 @@ def create_app(
     else:
         app.config.from_object(config)
     _check_secret(app)
+    uri = app.config["SQLALCHEMY_DATABASE_URI"]
+    if uri in ("sqlite://", "sqlite:///:memory:"):
+        # An in-memory SQLite database has a single static connection: no pool.
+        app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {}
     app.config["SLA_POLICY_TABLE"] = resolve_sla_policy(
         app.config.get("SLA_POLICY_OVERRIDES") or app.config["SLA_POLICY"]
     )

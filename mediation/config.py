@@ -70,7 +70,15 @@ class Config:
     SQLALCHEMY_DATABASE_URI = _normalise_db_url(
         os.environ.get("DATABASE_URL", f"sqlite:///{INSTANCE_DIR / 'mediation.db'}")
     )
-    SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
+    #: Connections per process: size it for the server's threads that hit the
+    #: database at once (gunicorn --threads); waiting longer than the timeout is
+    #: an error rather than a hang.
+    SQLALCHEMY_ENGINE_OPTIONS = {
+        "pool_pre_ping": True,
+        "pool_size": _int("DB_POOL_SIZE", 20),
+        "max_overflow": _int("DB_MAX_OVERFLOW", 20),
+        "pool_timeout": _int("DB_POOL_TIMEOUT", 10),
+    }
     REDIS_URL = os.environ.get("REDIS_URL") or None
     #: Where evidence files are stored, one per SHA-256.
     EVIDENCE_DIR = os.environ.get("EVIDENCE_DIR", str(INSTANCE_DIR / "evidence"))

@@ -25,6 +25,7 @@ from mediation import clock, create_app
 os.environ["LC_ALL"] = "C.UTF-8"
 from mediation.config import TestingConfig
 from mediation.extensions import db
+from mediation.notifications.services import outbox
 
 ROOT = Path(__file__).resolve().parent.parent
 PASSWORD = "correct-horse-9"
@@ -77,6 +78,7 @@ def app(database_url, tmp_path) -> Iterator:
     )
     yield app
     clock.unfreeze()
+    outbox.join()  # no e-mail of this test may still be writing to the database
     with app.app_context():
         db.session.remove()
         _empty_tables()

@@ -25,8 +25,10 @@ The actors (:data:`ACTORS`):
 
 The objects: the *main* case of A against S, awaiting the merchant's answer,
 with one evidence file; a case of A against S *in mediation* without a mediator;
-a case of A against S *escalated* to platform P; a notification of A; an API
-token of A; a merchant claim of a third consumer (about shop T); the merchants.
+a case of A against S *escalated* to platform P; a case of A against S *in
+arbitration* without an arbitrator (the mediator mediated it); a notification of
+A; an API token of A; a merchant claim of a third consumer (about shop T); the
+merchants.
 Actions that change a case run on a fresh case per actor.
 
 A cell is a status code, or one of:
@@ -74,18 +76,21 @@ ACTORS = ("anon", "A", "B", "S", "T", "P", "med", "arb", "reg")
 #: Which of the world's cases each actor may see (lists, and the leak check).
 VISIBLE: dict[str, frozenset[str]] = {
     "anon": frozenset(),
-    "A": frozenset({"main", "mediation", "escalated"}),
+    "A": frozenset({"main", "mediation", "escalated", "arbitration"}),
     "B": frozenset(),
-    "S": frozenset({"main", "mediation", "escalated"}),
+    "S": frozenset({"main", "mediation", "escalated", "arbitration"}),
     "T": frozenset(),
     "P": frozenset({"escalated"}),
-    "med": frozenset({"mediation"}),
-    "arb": frozenset(),
-    "reg": frozenset({"main", "mediation", "escalated"}),
+    # The mediator who mediated the case in arbitration is still assigned to it.
+    "med": frozenset({"mediation", "arbitration"}),
+    "arb": frozenset({"arbitration"}),
+    "reg": frozenset({"main", "mediation", "escalated", "arbitration"}),
 }
 
-#: The world's cases: the main one, one in mediation, one escalated to P.
-CASES = ("main", "mediation", "escalated")
+#: The world's cases, all of A against S: the main one (awaiting S), one in
+#: mediation without a mediator, one escalated to P, one in arbitration without
+#: an arbitrator (mediated by the mediator).
+CASES = ("main", "mediation", "escalated", "arbitration")
 #: What the list rows need to exist before the request.
 EVERY_CASE = (*CASES, "note")
 
@@ -390,7 +395,11 @@ def _fresh_in_mediation(w: World) -> int:
 
 
 def _fresh_escalated(w: World) -> int:
-    return w.fresh_case(then="escalated")
+    return w.fresh_case(then="awaiting_platform")
+
+
+def _fresh_in_arbitration(w: World) -> int:
+    return w.fresh_case(then="in_arbitration")
 
 
 PUBLIC = cells(200)
@@ -509,6 +518,13 @@ MATRIX: list[Row] = [
         cells(404, anon=LOGIN, A=200, S=200, P=200, reg=200),
         variant="escalated to platform P",
         path="/cases/{escalated}",
+    ),
+    _html(
+        "GET",
+        CASE,
+        cells(404, anon=LOGIN, A=200, S=200, med=200, arb=200, reg=200),
+        variant="in arbitration, no arbitrator",
+        path="/cases/{arbitration}",
     ),
     _html(
         "POST",
@@ -638,6 +654,13 @@ MATRIX: list[Row] = [
         path="/api/v1/cases/{escalated}",
     ),
     _api(
+        "GET",
+        API_CASE,
+        cells(404, anon=401, A=200, S=200, med=200, arb=200, reg=200),
+        variant="in arbitration, no arbitrator",
+        path="/api/v1/cases/{arbitration}",
+    ),
+    _api(
         "POST",
         API_CASE + "/actions",
         cells(404, anon=401, A=200, S=409, reg=409),
@@ -677,6 +700,15 @@ MATRIX: list[Row] = [
         variant="take, in mediation",
         body=_json(action="take"),
         fresh=_fresh_in_mediation,
+    ),
+    _api(
+        "POST",
+        API_CASE + "/actions",
+        cells(404, anon=401, A=409, S=409, med=409, arb=200, reg=409),
+        variant="take, in arbitration",
+        body=_json(action="take"),
+        fresh=_fresh_in_arbitration,
+        note="the mediator of the case sees it but may not take the arbitration",
     ),
     _api("GET", API_CASE + "/events", MAIN_CASE_API),
     _api(
@@ -781,7 +813,9 @@ class World:
         self._clients: dict[tuple[str, str], Any] = {}
         self._headers: dict[str, dict[str, str]] = {}
         self.platform = make_merchant(name="Whale Mall", kind="platform")
-        self.shop = make_merchant(name="Kettle Shop", platform_id=self.platform.id)
+        self.shop = make_merchant(
+            name="Kettle Shop", platform_id=self.platform.id, arbitration_consent=True
+        )
         self.other_shop = make_merchant(name="Tea House")
         self.users = {
             "A": make_user("consumer", name="Consumer A"),
@@ -806,7 +840,9 @@ class World:
         if name == "mediation":
             return self.fresh_case(then="in_mediation")
         if name == "escalated":
-            return self.fresh_case(then="escalated")
+            return self.fresh_case(then="awaiting_platform")
+        if name == "arbitration":
+            return self.fresh_case(then="in_arbitration")
         if name == "shop":
             return self.shop.id
         main_id = self.ids["main"] if name in ("evidence_id", "note") else None
@@ -853,41 +889,41 @@ class World:
         body = f"9133010{5000 + self.unique():010d}"
         return body + check_character(body)
 
-    def fresh_case(self, then: str | None = None) -> int:
-        """File a case of A against S (awaiting S), optionally moved on."""
+    def fresh_case(self, then: str = "awaiting_merchant") -> int:
+        """File a case of A against S (awaiting S) and move it on to ``then``."""
         case_id = self._make_case(
-            self.users["A"], self.shop, order_ref=f"ORDER-{self.unique()}"
+            self.users["A"],
+            self.shop,
+            order_ref=f"ORDER-{self.unique()}",
+            arbitration_consent=then == "in_arbitration",
         )
-        if then == "in_mediation":
+        steps: list[tuple[str, dict[str, Any], str | None, str]] = []
+        if then in ("in_mediation", "in_arbitration"):
             # S rejects: the case waits in the mediators' queue.
-            self._apply(
-                case_id, "reject", {"reason": "Not our fault."}, "S", "merchant"
-            )
-        elif then == "escalated":
+            steps.append(("reject", {"reason": "Not our fault."}, "S", "merchant"))
+        if then == "in_arbitration":
+            # Mediation fails, both agreed to arbitration: the arbitrators' queue.
+            failed = {"result": "failed", "reason": "No agreement."}
+            steps.append(("take", {}, "med", "mediator"))
+            steps.append(("end_mediation", failed, "med", "mediator"))
+        if then == "awaiting_platform":
             # S's deadline passes: the SLA sweep's transition to the platform.
-            self._apply(case_id, "expire", {}, None, "system")
-        return case_id
-
-    def _apply(
-        self,
-        case_id: int,
-        action: str,
-        payload: dict[str, Any],
-        actor: str | None,
-        relation: str,
-    ) -> None:
+            steps.append(("expire", {}, None, "system"))
         with self.app.app_context():
             case = db.session.get(Case, case_id)
-            user = db.session.get(User, self.users[actor].id) if actor else None
-            services.apply_action(
-                case,
-                action,
-                payload,
-                actor=user,
-                relation=relation,
-                now=clock.now_utc(),
-            )
+            for action, payload, actor, relation in steps:
+                user = db.session.get(User, self.users[actor].id) if actor else None
+                services.apply_action(
+                    case,
+                    action,
+                    payload,
+                    actor=user,
+                    relation=relation,
+                    now=clock.now_utc(),
+                )
             db.session.commit()
+            assert case.status == then, (case.status, then)
+        return case_id
 
     def client(self, actor: str, channel: str):
         """Return the actor's client: fresh for anonymous, signed in for pages."""

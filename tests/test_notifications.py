@@ -18,7 +18,7 @@ from mediation.cases.models import Case
 from mediation.extensions import db
 from mediation.notifications.messages import render
 from mediation.notifications.models import Notification
-from mediation.notifications.services import notify
+from mediation.notifications.services import notify, outbox
 
 T0 = datetime(2026, 3, 2, 2, 0, tzinfo=UTC)
 
@@ -99,8 +99,15 @@ def filed(app, make_user, make_merchant, make_case):
         "staff_zh": staff_zh,
         "staff_en": staff_en,
         "consumer": consumer,
-        "make_case": lambda: make_case(consumer, shop),
+        "make_case": lambda: _filed_and_mailed(make_case, consumer, shop),
     }
+
+
+def _filed_and_mailed(make_case, consumer, shop) -> int:
+    """File a case and wait for the background sender to handle its e-mail."""
+    case_id = make_case(consumer, shop)
+    outbox.join()
+    return case_id
 
 
 # The bell page -----------------------------------------------------------------

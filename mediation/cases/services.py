@@ -128,14 +128,19 @@ def record_event(
     :param actor: the acting user, or None for the system.
     :param role: the actor's relation to the case (``system`` for the platform).
     """
-    last = db.session.execute(
-        db.select(CaseEvent.seq, CaseEvent.hash)
-        .where(CaseEvent.case_id == case.id)
-        .order_by(CaseEvent.seq.desc())
-        .limit(1)
-    ).first()
-    seq = (last.seq + 1) if last else 1
-    prev_hash = last.hash if last else None
+    # The head of the chain is remembered on the instance within a transaction
+    # (filing writes two events); otherwise it is read. Two writers racing for
+    # the same seq collide on the (case_id, seq) unique constraint.
+    head = case.__dict__.get("_chain_head")
+    if head is None:
+        head = db.session.execute(
+            db.select(CaseEvent.seq, CaseEvent.hash)
+            .where(CaseEvent.case_id == case.id)
+            .order_by(CaseEvent.seq.desc())
+            .limit(1)
+        ).first() or (0, None)
+    seq = head[0] + 1
+    prev_hash = head[1]
     payload = _jsonable(data or {})
     event = CaseEvent(
         case_id=case.id,
@@ -163,6 +168,7 @@ def record_event(
     )
     db.session.add(event)
     db.session.flush()
+    case.__dict__["_chain_head"] = (seq, event.hash)
     logger.info(
         "case event",
         extra={

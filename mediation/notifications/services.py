@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import queue
+import threading
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
@@ -55,19 +57,71 @@ def notify(
         db.session.flush()
         ids = [n.id for n in created]
         app = current_app._get_current_object()
-        after_commit(lambda: _send_emails(app, ids))
+        after_commit(lambda: outbox.submit(app, ids))
     return created
 
 
-def _send_emails(app, ids: list[int]) -> None:
-    """Send the e-mails of committed notifications and record the outcome."""
+class MailOutbox:
+    """Sends notification e-mails on one background thread per process.
+
+    The request thread only hands over ids after its commit: it never waits for
+    the SMTP server and never holds a second database connection. Notifications
+    whose mail is still ``pending`` after a crash can be sent again with
+    :func:`send_pending`.
+    """
+
+    def __init__(self) -> None:
+        self._queue: queue.Queue = queue.Queue()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    def submit(self, app, ids: list[int]) -> None:
+        """Queue the e-mails of committed notifications ``ids``."""
+        with self._lock:
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(
+                    target=self._run, name="mail-outbox", daemon=True
+                )
+                self._thread.start()
+        self._queue.put((app, ids))
+
+    def join(self) -> None:
+        """Wait until every queued e-mail has been handled (tests, shutdown)."""
+        self._queue.join()
+
+    def _run(self) -> None:
+        while True:
+            app, ids = self._queue.get()
+            try:
+                send_pending(app, ids)
+            except Exception:  # keep the thread alive for the next batch
+                logger.exception("sending notification mail failed")
+            finally:
+                self._queue.task_done()
+
+
+outbox = MailOutbox()
+
+
+def send_pending(app, ids: list[int] | None = None) -> int:
+    """Send the e-mail of pending notifications (all, or those in ``ids``).
+
+    :return: how many were handled.
+    """
     with app.app_context():
-        notes = db.session.scalars(
-            db.select(Notification).where(Notification.id.in_(ids))
-        ).all()
-        for note in notes:
-            note.email_status = _send_one(app, note)
-        db.session.commit()
+        try:
+            query = db.select(Notification).where(
+                Notification.email_status == "pending"
+            )
+            if ids is not None:
+                query = query.where(Notification.id.in_(ids))
+            notes = db.session.scalars(query).all()
+            for note in notes:
+                note.email_status = _send_one(app, note)
+            db.session.commit()
+            return len(notes)
+        finally:
+            db.session.remove()
 
 
 def _send_one(app, note: Notification) -> str:
