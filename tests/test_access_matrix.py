@@ -33,11 +33,12 @@ Actions that change a case run on a fresh case per actor.
 
 A cell is a status code, or one of:
 
-- :data:`LOGIN`: an HTML page sends the visitor to ``/login`` (302, or 303 after
-  a POST on the case pages), with ``next`` = the page for a GET, none for a POST;
+- :data:`LOGIN`: an HTML page sends the visitor to ``/login`` (302; the case
+  pages answer a POST with 303), with ``next`` = the page for a GET, none for a
+  POST (it cannot be replayed);
 - :data:`DONE` / :data:`REFUSED`: an HTML form answered with 303 back to the case
   page with a success / an error message (the page's way of saying 200 / 409);
-- :func:`sees`: a case list (200) with exactly these of the three cases;
+- :func:`sees`: a case list (200) showing exactly these of the world's cases;
 - :func:`notes`: a notification list (200), with A's notification or not, and
   never a notification about a case the reader may not see.
 
@@ -348,6 +349,7 @@ class Row:
     :param fresh: makes the ``{case}`` of each request (state-changing rows).
     :param flash: an HTML form that answers with a flash: tell DONE from REFUSED.
     :param observe: turns a 200 into a richer cell (lists).
+    :param needs: objects that must exist before the request (lists).
     """
 
     channel: str
@@ -972,8 +974,9 @@ class World:
             target = urlsplit(response.headers["Location"])
             if target.path == "/login":
                 query = parse_qs(target.query)
+                # A GET comes back after sign-in; a POST cannot be replayed.
                 wanted = {"next": [path]} if row.method == "GET" else {}
-                if query == wanted:
+                if query == wanted and (row.method != "GET" or status == 302):
                     return LOGIN
                 return f"{status} -> {response.headers['Location']}"
             if row.flash and status == 303:

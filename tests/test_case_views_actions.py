@@ -405,3 +405,16 @@ def test_a_regulator_reassigns_the_mediator(app, client, parties, make_case, mak
     response = act(client, case_id, "reassign", user_id=str(other_mediator.id))
     assert response.status_code == 303
     assert load(app, case_id).mediator_id == other_mediator.id
+
+
+def test_action_redirect_ignores_a_next_that_leaves_the_site(
+    app, client, parties, make_case
+):
+    case_id = make_case(parties["consumer"], parties["shop"])
+    login(client, parties["consumer"])
+    response = client.post(
+        f"/cases/{case_id}/actions/withdraw",
+        data={"withdraw-reason": "Sorted it out", "next": "/\t/evil.example"},
+    )
+    assert response.status_code == 303
+    assert response.headers["Location"].endswith(f"/cases/{case_id}")

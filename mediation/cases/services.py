@@ -166,8 +166,12 @@ def record_event(
         data=payload,
         prev_hash=prev_hash,
     )
+    event.actor = actor
+    if "events" in case.__dict__:  # keep a loaded timeline current without a reload
+        case.events.append(event)
+    # No flush here: the unit of work writes the events of one request together
+    # (SQLAlchemy batches the INSERTs); the next query or the commit flushes.
     db.session.add(event)
-    db.session.flush()
     case.__dict__["_chain_head"] = (seq, event.hash)
     logger.info(
         "case event",
@@ -300,6 +304,14 @@ def file_case(consumer: User, filing: Filing, *, now: datetime) -> Case:
     validate_filing_values(values, today=now.astimezone(tz).date())
     merchant, platform, name = _resolve_parties(filing)
     case = Case(
+        consumer=consumer,
+        merchant=merchant,
+        platform=platform,
+        # A new case has no offers, versions, evidence or events to load.
+        offers=[],
+        versions=[],
+        evidence=[],
+        events=[],
         consumer_id=consumer.id,
         merchant_id=merchant.id if merchant else None,
         merchant_name=name,
@@ -319,10 +331,11 @@ def file_case(consumer: User, filing: Filing, *, now: datetime) -> Case:
     )
     db.session.add(case)
     db.session.flush()
+    case.__dict__["_chain_head"] = (0, None)
     case.reference = f"MC-{now.astimezone(tz).year}-{case.id:06d}"
     if merchant is None:
         case.platform_escalated_at = now if platform else None
-    db.session.add(
+    case.versions.append(
         CaseVersion(
             case_id=case.id,
             number=1,
@@ -513,7 +526,8 @@ def _notify_parties(case: Case, action: str, actor: User | None, now: datetime) 
     if action in ("route", "link_merchant"):
         # The merchant side has a new complaint to answer; the consumer learns
         # where it went.
-        answering = {u.id for u in staff_of(case.merchant_id or case.platform_id)}
+        side = case.merchant_id or case.platform_id
+        answering = {u.id for u in recipients if u.merchant_id == side}
         notify(
             [u for u in recipients if u.id in answering],
             "case_file",

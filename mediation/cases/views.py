@@ -30,6 +30,7 @@ from mediation.auth.permissions import (
     require_role,
     visible_cases,
 )
+from mediation.auth.views import safe_next
 from mediation.cases import bp, forms, services
 from mediation.cases import evidence as evidence_service
 from mediation.cases import lifecycle as lc
@@ -160,10 +161,7 @@ def _user() -> User:
 
 def _safe_next(default: str) -> str:
     """Return the form's ``next`` when it is a path on this site, else ``default``."""
-    target = request.form.get("next") or ""
-    if target.startswith("/") and not target.startswith("//") and "\\" not in target:
-        return target
-    return default
+    return safe_next(request.form.get("next")) or default
 
 
 def _put_errors(form: Form, exc: ValidationError, aliases: dict[str, str]) -> None:

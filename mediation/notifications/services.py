@@ -12,6 +12,7 @@ from typing import Any
 from flask import current_app
 from flask_babel import force_locale
 from flask_babel import gettext as _
+from sqlalchemy.orm import joinedload
 
 from mediation.auth.models import User
 from mediation.extensions import db
@@ -54,10 +55,9 @@ def notify(
         db.session.add(note)
         created.append(note)
     if created:
-        db.session.flush()
-        ids = [n.id for n in created]
+        # The ids exist once the commit has flushed the rows; read them then.
         app = current_app._get_current_object()
-        after_commit(lambda: outbox.submit(app, ids))
+        after_commit(lambda: outbox.submit(app, [n.id for n in created]))
     return created
 
 
@@ -91,13 +91,24 @@ class MailOutbox:
 
     def _run(self) -> None:
         while True:
-            app, ids = self._queue.get()
+            batches = [self._queue.get()]
+            # Under load many commits queue up: send them in one transaction.
+            while True:
+                try:
+                    batches.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            by_app: dict[int, tuple] = {}
+            for app, ids in batches:
+                by_app.setdefault(id(app), (app, []))[1].extend(ids)
             try:
-                send_pending(app, ids)
+                for app, ids in by_app.values():
+                    send_pending(app, ids)
             except Exception:  # keep the thread alive for the next batch
                 logger.exception("sending notification mail failed")
             finally:
-                self._queue.task_done()
+                for _ in batches:
+                    self._queue.task_done()
 
 
 outbox = MailOutbox()
@@ -110,14 +121,35 @@ def send_pending(app, ids: list[int] | None = None) -> int:
     """
     with app.app_context():
         try:
-            query = db.select(Notification).where(
-                Notification.email_status == "pending"
+            query = (
+                db.select(Notification)
+                .options(joinedload(Notification.user))
+                .where(Notification.email_status == "pending")
             )
             if ids is not None:
                 query = query.where(Notification.id.in_(ids))
-            notes = db.session.scalars(query).all()
+            notes = db.session.scalars(query).unique().all()
+            default = app.config["BABEL_DEFAULT_LOCALE"]
+            by_locale: dict[str, list[Notification]] = {}
             for note in notes:
-                note.email_status = _send_one(app, note)
+                by_locale.setdefault(note.user.locale or default, []).append(note)
+            outcomes: dict[int, str] = {}
+            for locale, group in by_locale.items():
+                with force_locale(locale):  # switching languages is not free
+                    for note in group:
+                        outcomes[note.id] = _send_one(app, note)
+            # One UPDATE per outcome (sent, logged, failed), not one per row.
+            for status in set(outcomes.values()):
+                db.session.execute(
+                    db.update(Notification)
+                    .where(
+                        Notification.id.in_(
+                            [i for i, s in outcomes.items() if s == status]
+                        )
+                    )
+                    .values(email_status=status)
+                    .execution_options(synchronize_session=False)
+                )
             db.session.commit()
             return len(notes)
         finally:
@@ -125,18 +157,17 @@ def send_pending(app, ids: list[int] | None = None) -> int:
 
 
 def _send_one(app, note: Notification) -> str:
-    user = note.user
-    with force_locale(user.locale or app.config["BABEL_DEFAULT_LOCALE"]):
-        text = render(note.kind, note.params)
-        subject = _("[Consumer dispute platform] %(text)s", text=text)
-        link = ""
-        if note.case_id:
-            link = f"{app.config['PUBLIC_URL'].rstrip('/')}/cases/{note.case_id}"
-        body = text + ("\n\n" + link if link else "") + "\n"
+    """Send one notification's mail in the current locale; return its status."""
+    text = render(note.kind, note.params)
+    subject = _("[Consumer dispute platform] %(text)s", text=text)
+    link = ""
+    if note.case_id:
+        link = f"{app.config['PUBLIC_URL'].rstrip('/')}/cases/{note.case_id}"
+    body = text + ("\n\n" + link if link else "") + "\n"
     try:
-        return send_mail(user.email, subject, body)
+        return send_mail(note.user.email, subject, body)
     except Exception:  # SMTP down or refusing: keep the in-app notification
-        logger.exception("mail to user %s failed", user.id)
+        logger.exception("mail to user %s failed", note.user_id)
         return "failed"
 
 
