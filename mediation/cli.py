@@ -16,6 +16,7 @@ def init_app(app: Flask) -> None:
     """Register every command on ``app``."""
     app.cli.add_command(create_user_command)
     app.cli.add_command(serve_command)
+    app.cli.add_command(send_pending_mail_command)
     app.cli.add_command(verify_chain_command)
     from mediation.merchants.importer import import_merchants_command
     from mediation.seed import seed_demo_command
@@ -123,3 +124,15 @@ def serve_command(host: str, port: int) -> None:
         use_reloader=False,
         allow_unsafe_werkzeug=True,
     )
+
+
+@click.command("send-pending-mail")
+@with_appcontext
+def send_pending_mail_command() -> None:
+    """Send the e-mail of every notification whose mail is still pending."""
+    from flask import current_app
+
+    from mediation.notifications.services import send_pending
+
+    count = send_pending(current_app._get_current_object())
+    click.echo(f"{count} notification e-mail(s) handled")

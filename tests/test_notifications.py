@@ -282,3 +282,21 @@ def test_mail_failure_keeps_the_notification(app, filed):
 def test_without_a_mail_server_mail_is_logged(app, filed):
     filed["make_case"]()
     assert [n.email_status for n in _notes(app, filed["staff_en"].id)] == ["logged"]
+
+
+def test_send_pending_mail_command_sends_what_was_left(app, runner, smtp, filed):
+    """Mail left pending (a crash before the sender ran) goes out on demand."""
+    case_id = filed["make_case"]()
+    with app.app_context():
+        db.session.execute(
+            db.update(Notification)
+            .where(Notification.case_id == case_id)
+            .values(email_status="pending")
+        )
+        db.session.commit()
+    before = len(smtp.to(filed["staff_en"].email))
+    result = runner.invoke(args=["send-pending-mail"])
+    assert result.exit_code == 0, result.output
+    assert "handled" in result.output
+    assert len(smtp.to(filed["staff_en"].email)) == before + 1
+    assert [n.email_status for n in _notes(app, filed["staff_en"].id)] == ["sent"]

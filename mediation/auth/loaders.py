@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from flask import g
-from sqlalchemy.orm import joinedload
 
 from mediation import clock
 from mediation.auth.models import ApiToken, User
