@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 from flask import current_app
 from flask_babel import lazy_gettext as _l
 
+from mediation import labels
 from mediation.auth.models import Role, User
 from mediation.cases import lifecycle as lc
 from mediation.cases.chain import event_digest
@@ -725,7 +726,9 @@ def _reassign(case, payload, actor, relation, now):
         Role.mediator.value if case.status == lc.IN_MEDIATION else Role.arbitrator.value
     )
     if user is None or user.role != wanted:
-        raise ValidationError(fields={"user_id": _l("Choose a %(role)s.", role=wanted)})
+        raise ValidationError(
+            fields={"user_id": _l("Choose a %(role)s.", role=labels.ROLE[wanted])}
+        )
     if wanted == Role.mediator.value:
         case.mediator_id, case.mediator = user.id, user
     else:

@@ -124,7 +124,7 @@ OFFER_KINDS: dict[str, Any] = {"offer": _l("Offer"), "proposal": _l("Proposal")}
 OFFER_STATUSES: dict[str, Any] = {
     "open": _l("Open"),
     "accepted": _l("Accepted"),
-    "rejected": _l("Rejected"),
+    "rejected": _l("Declined"),
     "lapsed": _l("Lapsed"),
 }
 

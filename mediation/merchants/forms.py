@@ -67,7 +67,7 @@ class MerchantForm(FlaskForm):
     field errors are shown on the fields of the same name.
     """
 
-    name = StringField(_l("Name"), validators=[Length(max=NAME_MAX)])
+    name = StringField(_l("Merchant name"), validators=[Length(max=NAME_MAX)])
     uscc = StringField(
         _l("Unified social credit code"),
         validators=[Length(max=40)],
