@@ -132,7 +132,7 @@ def send_pending_mail_command() -> None:
     """Send the e-mail of every notification whose mail is still pending."""
     from flask import current_app
 
-    from mediation.notifications.services import send_pending
+    from mediation.notifications.outbox import send_pending
 
     count = send_pending(current_app._get_current_object())
     click.echo(f"{count} notification e-mail(s) handled")

@@ -25,7 +25,7 @@ from mediation import clock, create_app
 os.environ["LC_ALL"] = "C.UTF-8"
 from mediation.config import TestingConfig
 from mediation.extensions import db
-from mediation.notifications.services import outbox
+from mediation.notifications.outbox import outbox
 
 ROOT = Path(__file__).resolve().parent.parent
 PASSWORD = "correct-horse-9"

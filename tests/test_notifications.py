@@ -18,7 +18,8 @@ from mediation.cases.models import Case
 from mediation.extensions import db
 from mediation.notifications.messages import render
 from mediation.notifications.models import Notification
-from mediation.notifications.services import notify, outbox
+from mediation.notifications.outbox import outbox
+from mediation.notifications.services import notify
 
 T0 = datetime(2026, 3, 2, 2, 0, tzinfo=UTC)
 

@@ -56,8 +56,8 @@ class LoginForm(FlaskForm):
     submit = SubmitField(_l("Sign in"))
 
 
-class RegisterForm(FlaskForm):
-    """Self-registration of a consumer."""
+class _PersonForm(FlaskForm):
+    """The name and e-mail every new account needs."""
 
     name = StringField(
         _l("Name"),
@@ -73,6 +73,11 @@ class RegisterForm(FlaskForm):
             Length(max=254, message=_l("The address is too long.")),
         ],
     )
+
+
+class RegisterForm(_PersonForm):
+    """Self-registration of a consumer."""
+
     password = PasswordField(
         _l("Password"),
         validators=[
@@ -102,23 +107,9 @@ class LanguageForm(FlaskForm):
     next = HiddenField()
 
 
-class StaffForm(FlaskForm):
+class StaffForm(_PersonForm):
     """A regulator creates a staff account."""
 
-    name = StringField(
-        _l("Name"),
-        validators=[
-            DataRequired(REQUIRED),
-            Length(max=100, message=_l("The name is too long.")),
-        ],
-    )
-    email = EmailField(
-        _l("E-mail"),
-        validators=[
-            DataRequired(REQUIRED),
-            Length(max=254, message=_l("The address is too long.")),
-        ],
-    )
     password = PasswordField(
         _l("Initial password"),
         validators=[
