@@ -8,7 +8,7 @@ import secrets
 from datetime import datetime
 
 from flask_login import UserMixin
-from sqlalchemy import ForeignKey, Index, String, Text
+from sqlalchemy import JSON, ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -42,6 +42,8 @@ class User(UserMixin, db.Model):
         ForeignKey("merchants.id"), index=True
     )
     is_active_account: Mapped[bool] = mapped_column(default=True)
+    #: Mediators: complaint categories they handle (empty: all).
+    categories: Mapped[list] = mapped_column(JSON, default=list)
     #: Part of the session id: changing it signs out every session of the user.
     session_nonce: Mapped[str] = mapped_column(
         String(32), default=lambda: secrets.token_hex(8)

@@ -92,7 +92,13 @@ class Case(db.Model):
     #: Deadline of the current stage (the SLA sweep acts on it).
     due_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     #: When the reminder before ``due_at`` goes out.
-    remind_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    remind_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True)
+    #: The reminder for the current deadline went out (reset with each new deadline).
+    reminded_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    #: The clock is stopped while the case waits on the party it does not bind.
+    paused_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    #: Seconds left on the deadline when the clock stopped.
+    paused_remaining: Mapped[int | None] = mapped_column()
     mediator_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
     arbitrator_id: Mapped[int | None] = mapped_column(
         ForeignKey("users.id"), index=True
