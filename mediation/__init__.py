@@ -72,7 +72,26 @@ def create_app(
     def health():
         return {"status": "ok"}
 
+    if _serves_with_scheduler(app):
+        from mediation.sla.scheduler import start_in_process
+
+        start_in_process(app)
     return app
+
+
+def _serves_with_scheduler(app: Flask) -> bool:
+    """Say whether this process runs the in-process SLA sweep.
+
+    Only a serving process does: a WSGI server importing the app, or the child
+    of ``flask run``'s reloader (``WERKZEUG_RUN_MAIN``). Other Flask commands
+    (``db upgrade``, ``sweep``, the reloader's parent) never do; ``serve``
+    starts it itself.
+    """
+    if app.testing or not app.config.get("SCHEDULER_ENABLED"):
+        return False
+    if os.environ.get("WERKZEUG_RUN_MAIN") == "true":
+        return True
+    return os.environ.get("FLASK_RUN_FROM_CLI") != "true"
 
 
 def _check_secret(app: Flask) -> None:
@@ -130,7 +149,8 @@ def _register_blueprints(app: Flask) -> None:
     import mediation.cases.views
     import mediation.merchants.api
     import mediation.merchants.views
-    import mediation.notifications.views  # noqa: F401
+    import mediation.notifications.views
+    import mediation.sla.views  # noqa: F401
     from mediation.api import bp as api_bp
     from mediation.auth import bp as auth_bp
     from mediation.cases import bp as cases_bp

@@ -18,6 +18,8 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(serve_command)
     app.cli.add_command(send_pending_mail_command)
     app.cli.add_command(verify_chain_command)
+    app.cli.add_command(sweep_command)
+    app.cli.add_command(scheduler_command)
     from mediation.merchants.importer import import_merchants_command
     from mediation.seed import seed_demo_command
 
@@ -111,10 +113,13 @@ def serve_command(host: str, port: int) -> None:
     from flask import current_app
 
     from mediation.extensions import socketio
+    from mediation.sla.scheduler import start_in_process
 
     app = current_app._get_current_object()
     # Flask ignores app.run() under its own CLI unless this marker is gone.
     os.environ.pop("FLASK_RUN_FROM_CLI", None)
+    # The serving process (no reloader) runs the sweep when SCHEDULER_ENABLED.
+    start_in_process(app)
     click.echo(f"Serving on http://{host}:{port}")
     socketio.run(
         app,
@@ -136,3 +141,36 @@ def send_pending_mail_command() -> None:
 
     count = send_pending(current_app._get_current_object())
     click.echo(f"{count} notification e-mail(s) handled")
+
+
+@click.command("sweep")
+@click.option("--batch-size", default=200, type=int, help="Cases per transaction.")
+@with_appcontext
+def sweep_command(batch_size: int) -> None:
+    """Run one SLA sweep now: send due reminders, move overdue cases on."""
+    from flask import current_app
+
+    from mediation.sla.sweep import run_sweep
+
+    report = run_sweep(
+        current_app._get_current_object(), now=clock.now_utc(), batch_size=batch_size
+    )
+    for line in report.lines():
+        click.echo(line)
+
+
+@click.command("scheduler")
+@with_appcontext
+def scheduler_command() -> None:
+    """Run the SLA sweep every SWEEP_INTERVAL_SECONDS in this process (Ctrl-C stops)."""
+    from flask import current_app
+
+    from mediation.sla.scheduler import blocking_scheduler, interval_seconds
+
+    app = current_app._get_current_object()
+    scheduler = blocking_scheduler(app)
+    click.echo(f"SLA sweep every {interval_seconds(app)} s; Ctrl-C stops.")
+    try:
+        scheduler.start()
+    except (KeyboardInterrupt, SystemExit):
+        pass

@@ -99,6 +99,15 @@ class Config:
     #: Base URL used in e-mails (links back to the case).
     PUBLIC_URL = os.environ.get("PUBLIC_URL", "http://127.0.0.1:5000")
     SLA_POLICY = os.environ.get("SLA_POLICY", "default")
+    #: Extra holidays and make-up working days (TOML); default instance/calendar.toml.
+    CALENDAR_FILE = os.environ.get("CALENDAR_FILE") or None
+    #: How long before a deadline the party who must act is reminded.
+    SLA_REMINDER_LEAD = (
+        _int("SLA_REMINDER_LEAD_AMOUNT", 1),
+        os.environ.get("SLA_REMINDER_LEAD_UNIT", "working_days"),
+    )
+    #: Seconds between two SLA sweeps of the scheduler.
+    SWEEP_INTERVAL_SECONDS = _int("SWEEP_INTERVAL_SECONDS", 30)
     SCHEDULER_ENABLED = _bool("SCHEDULER_ENABLED")
     #: werkzeug hash method; the tests use a cheaper scrypt cost to stay fast.
     PASSWORD_HASH_METHOD = os.environ.get("PASSWORD_HASH_METHOD", "scrypt")
@@ -167,10 +176,17 @@ def resolve_sla_policy(value: str | dict | None) -> dict[str, tuple[int, str]]:
     if isinstance(value, dict):
         overrides = value
     else:
-        overrides = json.loads(Path(value).read_text(encoding="utf-8"))
+        try:
+            overrides = json.loads(Path(value).read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise ValueError(
+                f"cannot read the SLA policy file {value!r}: {exc}"
+            ) from exc
     for stage, spec in overrides.items():
         amount, unit = spec
         if unit not in {"working_days", "calendar_days", "hours", "seconds"}:
             raise ValueError(f"unknown SLA unit {unit!r} for stage {stage!r}")
+        if int(amount) < (1 if unit == "working_days" else 0):
+            raise ValueError(f"SLA amount {amount!r} too small for stage {stage!r}")
         policy[stage] = (int(amount), unit)
     return policy

@@ -63,6 +63,7 @@ ACTION = {
     "file": _l("Complaint filed"),
     "route": _l("Sent to the merchant"),
     "evidence": _l("Evidence added"),
+    "remind": _l("Reminder sent"),
     "amend": _l("Amend the complaint"),
     "withdraw": _l("Withdraw"),
     "accept_offer": _l("Accept the offer"),

@@ -497,6 +497,7 @@ MATRIX: list[Row] = [
         body=_edit_merchant_form,
     ),
     _html("GET", "/cases/intake", REGULATOR_PAGE),
+    _html("GET", "/cases/overdue", REGULATOR_PAGE),
     # Case pages --------------------------------------------------------------------
     _html("GET", "/cases/new", cells(403, anon=LOGIN, A=200, B=200)),
     _html(

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -36,7 +36,13 @@ from mediation.errors import Conflict, InvalidTransition, NotFound, ValidationEr
 from mediation.extensions import db
 from mediation.merchants.models import Merchant, MerchantKind
 from mediation.notifications.services import notify
-from mediation.sla.policy import deadline_for, stage_of
+from mediation.sla.calendar import BusinessCalendar, calendar_for
+from mediation.sla.policy import (
+    DEFAULT_REMINDER_LEAD,
+    deadline_for,
+    reminder_at,
+    stage_of,
+)
 from mediation.unit_of_work import after_commit
 
 logger = logging.getLogger(__name__)
@@ -430,7 +436,11 @@ def apply_action(
     case.updated_at = now
     if target != from_status:
         _entered(case, target, from_status, now)
-    if target != from_status or _stage(case) != stage_before or action == "reassign":
+    if (
+        target != from_status
+        or _stage(case) != stage_before
+        or action in ("reassign", "auto_assign")
+    ):
         _set_deadline(case, now)
     record_event(
         case,
@@ -454,9 +464,43 @@ def _stage(case: Case) -> str | None:
     )
 
 
+def business_calendar() -> BusinessCalendar:
+    """Return the running app's business calendar (working days, holidays)."""
+    return calendar_for(current_app)
+
+
 def _set_deadline(case: Case, now: datetime) -> None:
-    case.due_at = deadline_for(_stage(case), now, sla_policy(), time_zone())
-    case.remind_at = None
+    """Start the deadline of the case's current stage (and its reminder) at ``now``."""
+    stage = _stage(case)
+    case.due_at = deadline_for(
+        stage, now, sla_policy(), time_zone(), calendar=business_calendar()
+    )
+    case.remind_at = reminder_for(stage, now, case.due_at)
+    case.reminded_at = None
+    # A new stage starts a running clock.
+    case.paused_at = None
+    case.paused_remaining = None
+
+
+def reminder_for(
+    stage: str | None, start: datetime, due_at: datetime | None
+) -> datetime | None:
+    """Return when the reminder before ``due_at`` goes out (None: no reminder).
+
+    :param stage: the policy stage the deadline belongs to.
+    :param start: when the stage's clock started; a reminder before it is none.
+    :param due_at: the stage's deadline.
+    """
+    if stage is None or due_at is None:
+        return None
+    # A stage not longer than the lead gets no reminder (None).
+    return reminder_at(
+        due_at,
+        start,
+        tuple(current_app.config.get("SLA_REMINDER_LEAD") or DEFAULT_REMINDER_LEAD),
+        time_zone(),
+        business_calendar(),
+    )
 
 
 def _entered(case: Case, status: str, from_status: str, now: datetime) -> None:
@@ -779,7 +823,207 @@ def _rate(case, payload, actor, relation, now):
 
 @handles("expire")
 def _expire(case, payload, actor, relation, now):
-    return {"due_at": case.due_at}
+    # The fact credit reads later: which deadline passed and who missed it.
+    stage = _stage(case)
+    return {
+        "stage": stage,
+        "due_at": case.due_at,
+        "late_party": STAGE_PARTY.get(stage or ""),
+    }
+
+
+@handles("auto_assign")
+def _auto_assign(case, payload, actor, relation, now):
+    stage = _stage(case)
+    user = pick_assignee(case)
+    if user is None:
+        raise Conflict(_l("No mediator or arbitrator is available for this case."))
+    if case.status == lc.IN_MEDIATION:
+        case.mediator_id, case.mediator = user.id, user
+    else:
+        case.arbitrator_id, case.arbitrator = user.id, user
+    return {
+        "user_id": user.id,
+        "stage": stage,
+        "due_at": case.due_at,
+        "late_party": STAGE_PARTY.get(stage or ""),
+    }
+
+
+# Deadlines: who must act, assignment, reminders, the clock ------------------
+
+#: Policy stage -> the party whose deadline it is (``late_party`` of ``expire``).
+STAGE_PARTY: dict[str, str] = {
+    "submitted": "regulator",
+    "awaiting_merchant": "merchant",
+    "awaiting_platform": "platform",
+    "offer_pending": "consumer",
+    "mediation_pickup": "mediator",
+    "in_mediation": "mediator",
+    "in_arbitration": "arbitrator",
+    "fulfilment": "merchant",
+    "confirmation": "consumer",
+}
+
+
+def _active(role: Role) -> list[User]:
+    return list(
+        db.session.scalars(
+            db.select(User)
+            .where(User.role == role.value, User.is_active_account.is_(True))
+            .order_by(User.id)
+        ).all()
+    )
+
+
+def _handles_category(user: User, category: str) -> bool:
+    return not user.categories or category in user.categories
+
+
+def pick_assignee(case: Case) -> User | None:
+    """Return who the sweep assigns to an unassigned case in mediation or arbitration.
+
+    A mediator must handle the case's category (an empty list handles all); an
+    arbitrator must not have mediated the case. Among those, the one with the
+    fewest open cases wins; a tie goes to the lowest id.
+
+    :return: the user, or None when nobody qualifies (or the status takes nobody).
+    """
+    if case.status == lc.IN_MEDIATION:
+        column = Case.mediator_id
+        users = [
+            u for u in _active(Role.mediator) if _handles_category(u, case.category)
+        ]
+    elif case.status == lc.IN_ARBITRATION:
+        column = Case.arbitrator_id
+        users = [u for u in _active(Role.arbitrator) if u.id != case.mediator_id]
+    else:
+        return None
+    if not users:
+        return None
+    load = dict(
+        db.session.execute(
+            db.select(column, db.func.count(Case.id))
+            .where(column.in_([u.id for u in users]))
+            .where(Case.status.in_(lc.OPEN_STATUSES))
+            .group_by(column)
+        ).all()
+    )
+    return min(users, key=lambda u: (load.get(u.id, 0), u.id))
+
+
+def responsible_users(case: Case) -> list[User]:
+    """Return who must act before the case's current deadline (reminder recipients).
+
+    Nobody assigned yet: every mediator handling the category (pick-up), every
+    arbitrator, or else the regulators.
+    """
+    stage = _stage(case)
+    users: list[User] = []
+    if stage in ("awaiting_merchant", "fulfilment"):
+        side = merchant_side(case)
+        users = staff_of(side.id if side else None)
+    elif stage == "awaiting_platform":
+        users = staff_of(case.platform_id)
+    elif stage in ("offer_pending", "confirmation"):
+        users = [case.consumer]
+    elif stage == "mediation_pickup":
+        users = [
+            u for u in _active(Role.mediator) if _handles_category(u, case.category)
+        ]
+    elif stage == "in_mediation" and case.mediator is not None:
+        users = [case.mediator]
+    elif stage == "in_arbitration":
+        users = [case.arbitrator] if case.arbitrator else _active(Role.arbitrator)
+    if not users and stage is not None:
+        users = _regulators()
+    return users
+
+
+def send_reminder(case: Case, *, now: datetime) -> list[User]:
+    """Remind whoever must act that the case's deadline is near; once per deadline.
+
+    Notifies in-app and by e-mail (kind ``case_reminder``), sets ``reminded_at``
+    and appends a ``remind`` event (not a lifecycle action) to the timeline.
+
+    :return: the users reminded (empty when already reminded or no deadline runs).
+    """
+    if case.due_at is None or case.reminded_at is not None:
+        return []
+    stage = _stage(case)
+    users = responsible_users(case)
+    local_due = case.due_at.astimezone(time_zone()).strftime("%Y-%m-%d %H:%M")
+    notify(
+        users,
+        "case_reminder",
+        {"reference": case.reference, "due_at": local_due},
+        case_id=case.id,
+        now=now,
+    )
+    case.reminded_at = now
+    record_event(
+        case,
+        actor=None,
+        role="system",
+        action="remind",
+        from_status=case.status,
+        data={
+            "stage": stage,
+            "due_at": case.due_at,
+            "party": STAGE_PARTY.get(stage or ""),
+            "user_ids": sorted(u.id for u in users if u.is_active_account),
+        },
+        now=now,
+    )
+    return users
+
+
+def pause_clock(case: Case, *, now: datetime) -> None:
+    """Stop the case's deadline clock, keeping the time left on it.
+
+    The deadline and its reminder are cleared while paused, so no sweep acts on
+    the case; :func:`resume_clock` restores the remaining time.
+
+    :raise Conflict: when the clock is already stopped or no deadline runs.
+    """
+    if case.paused_at is not None:
+        raise Conflict(_l("The clock of this case is already stopped."))
+    if case.due_at is None:
+        raise Conflict(_l("No deadline runs on this case."))
+    case.paused_remaining = max(0, int((case.due_at - now).total_seconds()))
+    case.paused_at = now
+    case.due_at = None
+    case.remind_at = None
+    case.updated_at = now
+    logger.info(
+        "case clock paused",
+        extra={"case_id": case.id, "remaining": case.paused_remaining},
+    )
+
+
+def resume_clock(case: Case, *, now: datetime) -> None:
+    """Restart a stopped clock: the deadline becomes ``now`` plus the time left.
+
+    The reminder is recomputed for the new deadline unless it already went out.
+
+    :raise Conflict: when the clock is not stopped.
+    """
+    if case.paused_at is None:
+        raise Conflict(_l("The clock of this case is not stopped."))
+    remaining = timedelta(seconds=case.paused_remaining or 0)
+    case.due_at = now + remaining
+    case.remind_at = (
+        reminder_for(_stage(case), now, case.due_at)
+        if case.reminded_at is None
+        else None
+    )
+    case.paused_at = None
+    case.paused_remaining = None
+    case.updated_at = now
+    logger.info(
+        "case clock resumed",
+        extra={"case_id": case.id, "due_at": case.due_at.isoformat()},
+    )
 
 
 def get_offer(case: Case, offer_id: int) -> Offer:

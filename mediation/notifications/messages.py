@@ -53,6 +53,12 @@ MESSAGES: dict[str, Any] = {
     ),
     "case_end_mediation": _l("Mediation of complaint %(reference)s has ended."),
     "case_expire": _l("A deadline passed on complaint %(reference)s; it moved on."),
+    "case_auto_assign": _l(
+        "Nobody took complaint %(reference)s in time; it was assigned automatically."
+    ),
+    "case_reminder": _l(
+        "Complaint %(reference)s is waiting for you: act before %(due_at)s."
+    ),
     "case_rate": _l("The consumer rated the handling of complaint %(reference)s."),
     "case_evidence": _l("New evidence was added to complaint %(reference)s."),
     "claim_approved": _l("Your request to act for %(merchant)s was approved."),

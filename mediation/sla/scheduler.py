@@ -1,0 +1,96 @@
+"""The APScheduler job that runs the SLA sweep at an interval.
+
+The scheduler runs in exactly one process per deployment (STYLE.md rule 8):
+either its own (``flask --app mediation scheduler``, a BlockingScheduler) or,
+for a single-process deployment, inside the server (``SCHEDULER_ENABLED=1``, a
+BackgroundScheduler started by :func:`start_in_process`). Deadlines live in the
+database and the sweep is idempotent, so a second scheduler by mistake costs
+work, not correctness.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from datetime import UTC
+
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.schedulers.base import BaseScheduler
+from apscheduler.schedulers.blocking import BlockingScheduler
+from flask import Flask
+
+from mediation import clock
+from mediation.sla.sweep import SweepReport, run_sweep
+
+logger = logging.getLogger(__name__)
+
+#: Stable id: re-adding the job replaces it instead of doubling it.
+JOB_ID = "sla-sweep"
+DEFAULT_INTERVAL_SECONDS = 30
+
+_lock = threading.Lock()
+_in_process: BackgroundScheduler | None = None
+
+
+def sweep_job(app: Flask) -> SweepReport:
+    """Run one sweep now (the scheduled job)."""
+    report = run_sweep(app, now=clock.now_utc())
+    if report.reminded or report.steps or report.failed:
+        for line in report.lines():
+            logger.info(line)
+    return report
+
+
+def interval_seconds(app: Flask) -> int:
+    """Return the sweep interval from ``SWEEP_INTERVAL_SECONDS`` (default 30)."""
+    return int(app.config.get("SWEEP_INTERVAL_SECONDS") or DEFAULT_INTERVAL_SECONDS)
+
+
+def add_sweep_job(scheduler: BaseScheduler, app: Flask) -> None:
+    """Add the sweep job to ``scheduler``; its first run is right away.
+
+    A missed run is never dropped (``misfire_grace_time=None``), missed runs
+    collapse into one (``coalesce``), and runs never overlap (``max_instances``).
+    """
+    scheduler.add_job(
+        sweep_job,
+        "interval",
+        seconds=interval_seconds(app),
+        args=[app],
+        id=JOB_ID,
+        name="SLA sweep",
+        replace_existing=True,
+        misfire_grace_time=None,
+        coalesce=True,
+        max_instances=1,
+        next_run_time=clock.now_utc(),
+    )
+
+
+def blocking_scheduler(app: Flask) -> BlockingScheduler:
+    """Return a BlockingScheduler with the sweep job (the ``scheduler`` command)."""
+    scheduler = BlockingScheduler(timezone=UTC)
+    add_sweep_job(scheduler, app)
+    return scheduler
+
+
+def start_in_process(app: Flask) -> BackgroundScheduler | None:
+    """Start the sweep in a background thread of this process, once per process.
+
+    :return: the running scheduler, or None when the config does not ask for it
+        (``SCHEDULER_ENABLED`` off) or the app is under test.
+    """
+    global _in_process
+    if app.testing or not app.config.get("SCHEDULER_ENABLED"):
+        return None
+    with _lock:
+        if _in_process is None:
+            scheduler = BackgroundScheduler(timezone=UTC, daemon=True)
+            add_sweep_job(scheduler, app)
+            scheduler.start()
+            _in_process = scheduler
+            logger.info(
+                "in-process SLA scheduler started",
+                extra={"interval": interval_seconds(app)},
+            )
+        return _in_process
