@@ -56,6 +56,12 @@ def create_app(
     app.config["SLA_POLICY_TABLE"] = resolve_sla_policy(
         app.config.get("SLA_POLICY_OVERRIDES") or app.config["SLA_POLICY"]
     )
+    if (
+        app.config["SLA_POLICY"] == "fast"
+        and "SLA_REMINDER_LEAD_AMOUNT" not in os.environ
+    ):
+        # The demo's stages last seconds: remind 10 seconds before each deadline.
+        app.config["SLA_REMINDER_LEAD"] = (10, "seconds")
     os.makedirs(app.instance_path, exist_ok=True)
     logs.configure(app.config["LOG_LEVEL"], app.config["LOG_JSON"])
 
