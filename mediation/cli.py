@@ -44,8 +44,14 @@ def init_app(app: Flask) -> None:
 )
 @click.option("--name", default=None)
 @click.option("--locale", default="zh_CN", type=click.Choice(["zh_CN", "en"]))
+@click.option(
+    "--category",
+    "categories",
+    multiple=True,
+    help="A complaint category a mediator handles (repeat; none: all).",
+)
 @with_appcontext
-def create_user_command(email, password, role, merchant_id, name, locale):
+def create_user_command(email, password, role, merchant_id, name, locale, categories):
     """Create an account and print its id."""
     from mediation.auth.services import create_user
     from mediation.errors import DomainError
@@ -58,6 +64,7 @@ def create_user_command(email, password, role, merchant_id, name, locale):
             role=role,
             merchant_id=merchant_id,
             locale=locale,
+            categories=list(categories),
             now=clock.now_utc(),
         )
         db.session.commit()

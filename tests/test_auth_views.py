@@ -705,3 +705,51 @@ def test_claim_form_errors(app, client, make_user, make_merchant, auth):
     assert "You already have a pending request." in twice.get_data(as_text=True)
     with app.app_context():
         assert db.session.scalar(db.select(db.func.count(MerchantClaim.id))) == 1
+
+
+def test_regulator_creates_a_mediator_with_categories(app, client, auth, make_user):
+    """Automatic assignment uses the categories a mediator handles."""
+    regulator = make_user("regulator")
+    auth.login(regulator)
+    response = client.post(
+        "/admin/staff?lang=en",
+        data={
+            "name": "Counterfeit Specialist",
+            "email": "fakes@example.com",
+            "password": "long-enough-1",
+            "role": "mediator",
+            "locale": "en",
+            "categories": ["counterfeit", "fake_reviews"],
+        },
+    )
+    assert response.status_code in (302, 303)
+    with app.app_context():
+        user = db.session.scalars(
+            db.select(User).where(User.email == "fakes@example.com")
+        ).one()
+        assert user.categories == ["counterfeit", "fake_reviews"]
+    page = client.get("/admin/staff?lang=en").get_data(as_text=True)
+    assert "Counterfeit or shoddy goods" in page
+
+
+def test_only_mediators_handle_categories(app, client, auth, make_user):
+    regulator = make_user("regulator")
+    auth.login(regulator)
+    response = client.post(
+        "/admin/staff?lang=en",
+        data={
+            "name": "Arbiter",
+            "email": "arb@example.com",
+            "password": "long-enough-1",
+            "role": "arbitrator",
+            "locale": "en",
+            "categories": ["counterfeit"],
+        },
+    )
+    assert response.status_code == 422
+    assert "Only mediators handle categories." in response.get_data(as_text=True)
+    with app.app_context():
+        assert (
+            db.session.scalar(db.select(User.id).where(User.email == "arb@example.com"))
+            is None
+        )

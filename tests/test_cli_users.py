@@ -116,3 +116,28 @@ def test_created_account_can_sign_in(runner, auth):
     assert result.exit_code == 0
     response = auth.login("mediator@example.com")
     assert response.status_code == 302
+
+
+def test_create_user_with_categories_for_a_mediator(app, runner):
+    result = runner.invoke(
+        args=[
+            "create-user",
+            "--email",
+            "m@example.com",
+            "--password",
+            "long-enough-1",
+            "--role",
+            "mediator",
+            "--category",
+            "delivery",
+            "--category",
+            "counterfeit",
+        ]
+    )
+    assert result.exit_code == 0, result.output
+    with app.app_context():
+        from mediation.auth.models import User
+        from mediation.extensions import db
+
+        user = db.session.get(User, int(result.output.strip()))
+        assert user.categories == ["counterfeit", "delivery"]

@@ -10,6 +10,7 @@ from wtforms import (
     IntegerField,
     PasswordField,
     SelectField,
+    SelectMultipleField,
     StringField,
     SubmitField,
     TextAreaField,
@@ -24,8 +25,10 @@ from wtforms.validators import (
     NumberRange,
     Optional,
 )
+from wtforms.widgets import CheckboxInput, ListWidget
 
 from mediation.auth.services import MIN_PASSWORD_LENGTH
+from mediation.labels import CATEGORY
 
 REQUIRED = _l("This field is required.")
 
@@ -132,6 +135,13 @@ class StaffForm(_PersonForm):
     phone = StringField(
         _l("Phone"),
         validators=[Optional(), Length(max=30, message=_l("The number is too long."))],
+    )
+    categories = SelectMultipleField(
+        _l("Categories handled (mediators; none: all)"),
+        choices=lambda: [(code, label) for code, label in CATEGORY.items()],
+        option_widget=CheckboxInput(),
+        widget=ListWidget(prefix_label=False),
+        validate_choice=False,
     )
     submit = SubmitField(_l("Create account"))
 

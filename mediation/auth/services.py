@@ -52,6 +52,7 @@ def create_user(
     locale: str = "zh_CN",
     merchant_id: int | None = None,
     phone: str | None = None,
+    categories: list[str] | None = None,
 ) -> User:
     """Create an account of any role.
 
@@ -72,7 +73,14 @@ def create_user(
             errors["merchant_id"] = _l(
                 "Merchant staff must belong to a registered merchant."
             )
-    elif merchant_id is not None:
+    if categories:
+        from mediation.cases.models import Category
+
+        if role_value != Role.mediator.value:
+            errors["categories"] = _l("Only mediators handle categories.")
+        elif set(categories) - {c.value for c in Category}:
+            errors["categories"] = _l("Choose among the listed categories.")
+    if role_value != Role.merchant.value and merchant_id is not None:
         errors["merchant_id"] = _l("Only merchant staff belong to a merchant.")
     if errors:
         raise ValidationError(fields=errors)
@@ -92,6 +100,7 @@ def create_user(
         merchant_id=merchant_id,
         phone=(phone or "").strip() or None,
         created_at=now,
+        categories=sorted(set(categories or [])),
     )
     user.set_password(password, current_app.config["PASSWORD_HASH_METHOD"])
     db.session.add(user)

@@ -370,6 +370,7 @@ def staff():
                 locale=form.locale.data,
                 merchant_id=form.merchant_id.data,
                 phone=form.phone.data,
+                categories=form.categories.data or [],
                 now=clock.now_utc(),
             )
         except (ValidationError, Conflict) as exc:
