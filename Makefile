@@ -45,6 +45,7 @@ format: install
 
 bench: install translations
 	$(PY) benchmarks/filing.py
+	$(PY) benchmarks/sweep.py
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache .ruff_cache

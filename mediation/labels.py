@@ -64,6 +64,8 @@ ACTION = {
     "route": _l("Sent to the merchant"),
     "evidence": _l("Evidence added"),
     "remind": _l("Reminder sent"),
+    "request_evidence": _l("Ask for more evidence"),
+    "provide_evidence": _l("Evidence provided"),
     "amend": _l("Amend the complaint"),
     "withdraw": _l("Withdraw"),
     "accept_offer": _l("Accept the offer"),

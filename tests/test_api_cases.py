@@ -169,7 +169,11 @@ def test_full_walk_from_token_to_resolved_with_intact_chain(client, world):
     assert "email" not in str(case)
 
     merchant_view = get_case(client, shop, case_id)
-    assert set(merchant_view["allowed_actions"]) == {"offer", "reject"}
+    assert set(merchant_view["allowed_actions"]) == {
+        "offer",
+        "reject",
+        "request_evidence",
+    }
 
     response = act(client, shop, case_id, offer_body())
     assert response.status_code == 200, response.get_data(as_text=True)

@@ -137,7 +137,11 @@ def test_unregistered_shop_on_a_platform_goes_to_the_platform(app, parties, make
     with app.app_context():
         case = db.session.get(Case, case_id)
         assert case.status == lc.AWAITING_PLATFORM
-        assert allowed_actions(case, "platform") == ["offer", "reject"]
+        assert allowed_actions(case, "platform") == [
+            "offer",
+            "reject",
+            "request_evidence",
+        ]
 
 
 def test_unregistered_shop_without_platform_waits_in_intake(

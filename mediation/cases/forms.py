@@ -434,6 +434,19 @@ class FilterForm(Form):
         )
 
 
+class QuestionForm(ActionForm):
+    """An action that needs a text (``request_evidence``)."""
+
+    text = TextAreaField(
+        _l("What evidence do you need?"),
+        validators=[_required(_l("Say what evidence you need.")), Length(max=2000)],
+        render_kw={"rows": 3},
+    )
+
+    def payload(self) -> dict[str, Any]:
+        return {"text": (self.text.data or "").strip()}
+
+
 #: The form of each action a user may take on the case page.
 ACTION_FORMS: dict[str, type[ActionForm]] = {
     "offer": OfferForm,
@@ -454,6 +467,8 @@ ACTION_FORMS: dict[str, type[ActionForm]] = {
     "rate": RateForm,
     "link_merchant": LinkMerchantForm,
     "reassign": ReassignForm,
+    "request_evidence": QuestionForm,
+    "provide_evidence": NoteForm,
 }
 
 

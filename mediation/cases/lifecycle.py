@@ -89,6 +89,8 @@ ACTIONS: tuple[str, ...] = (
     "link_merchant",
     "dismiss",
     "reassign",
+    "request_evidence",
+    "provide_evidence",
     "route",
     "expire",
     "auto_assign",
@@ -118,6 +120,8 @@ class Facts:
     #: Parties that already objected to the arbitrator.
     objected_by: frozenset[str] = field(default_factory=frozenset)
     has_award: bool = False
+    #: The deadline clock is stopped (the merchant side waits on the consumer).
+    clock_paused: bool = False
 
     @property
     def both_consented(self) -> bool:
@@ -257,6 +261,22 @@ _add(
     "amend",
     None,
     lambda f, r: not f.answered,
+)
+# The merchant side may ask the consumer for more evidence before answering: its
+# clock stops until the consumer provides it.
+_add(
+    [AWAITING_MERCHANT, AWAITING_PLATFORM],
+    SIDE,
+    "request_evidence",
+    None,
+    lambda f, r: (r == "platform" or f.has_merchant) and not f.clock_paused,
+)
+_add(
+    [AWAITING_MERCHANT, AWAITING_PLATFORM],
+    CONSUMER,
+    "provide_evidence",
+    None,
+    lambda f, r: f.clock_paused,
 )
 _add([OFFER_PENDING], CONSUMER, "accept_offer", SETTLED)
 _add([OFFER_PENDING], CONSUMER, "reject_offer", IN_MEDIATION)

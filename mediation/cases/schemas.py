@@ -255,6 +255,12 @@ class AwardActionSchema(BaseSchema):
     orders = fields.List(fields.Nested(OfferSchema), load_default=list)
 
 
+class RequestEvidenceSchema(BaseSchema):
+    """``request_evidence``: what the merchant side needs from the consumer."""
+
+    text = fields.String(required=True, validate=validate.Length(min=1, max=2000))
+
+
 #: The payload schema of each action a user may post (API.md "Payloads").
 ACTION_SCHEMAS: dict[str, type[BaseSchema]] = {
     "offer": OfferSchema,
@@ -282,6 +288,8 @@ ACTION_SCHEMAS: dict[str, type[BaseSchema]] = {
     "accept_offer": TextSchema,
     "accept_proposal": TextSchema,
     "consent_arbitration": TextSchema,
+    "request_evidence": RequestEvidenceSchema,
+    "provide_evidence": TextSchema,
 }
 
 

@@ -101,6 +101,7 @@ def facts_for(case: Case) -> lc.Facts:
         rated=case.satisfaction is not None,
         has_open_proposal=proposal is not None,
         proposal_accepted_by=frozenset(accepted),
+        clock_paused=case.paused_at is not None,
     )
 
 
@@ -1024,6 +1025,23 @@ def resume_clock(case: Case, *, now: datetime) -> None:
         "case clock resumed",
         extra={"case_id": case.id, "due_at": case.due_at.isoformat()},
     )
+
+
+@handles("request_evidence")
+def _request_evidence(case, payload, actor, relation, now):
+    """The merchant side asks for more evidence: its deadline stops meanwhile."""
+    text = (payload.get("text") or "").strip()
+    if not text:
+        raise ValidationError(fields={"text": _l("Say what evidence you need.")})
+    pause_clock(case, now=now)
+    return {"text": text, "remaining_seconds": case.paused_remaining}
+
+
+@handles("provide_evidence")
+def _provide_evidence(case, payload, actor, relation, now):
+    """The consumer answers the request: the merchant side's clock runs again."""
+    resume_clock(case, now=now)
+    return {"text": (payload.get("text") or "").strip(), "due_at": case.due_at}
 
 
 def get_offer(case: Case, offer_id: int) -> Offer:

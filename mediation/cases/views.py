@@ -92,6 +92,8 @@ DONE: dict[str, Any] = {
     "link_merchant": _l("Merchant linked: the complaint was sent to them."),
     "end_mediation": _l("Mediation ended."),
     "reassign": _l("The case was reassigned."),
+    "request_evidence": _l("Request sent: your deadline is stopped until the answer."),
+    "provide_evidence": _l("Thank you: the merchant's deadline runs again."),
 }
 
 #: What an action means, shown above its form.
@@ -117,6 +119,12 @@ ACTION_HELP: dict[str, Any] = {
     "link_merchant": _l("Link the complaint to the registered shop it is about."),
     "dismiss": _l("Out of scope or a duplicate: the complaint is rejected."),
     "reassign": _l("Give the case to another mediator or arbitrator."),
+    "request_evidence": _l(
+        "Ask the consumer for more evidence; your deadline stops until they answer."
+    ),
+    "provide_evidence": _l(
+        "Add the evidence on this page, then tell the merchant it is there."
+    ),
 }
 
 #: Labels of offer kinds and statuses.

@@ -26,6 +26,12 @@ MESSAGES: dict[str, Any] = {
         "The consumer rejected the offer on complaint %(reference)s; "
         "it goes to mediation."
     ),
+    "case_request_evidence": _l(
+        "The merchant asks for more evidence on complaint %(reference)s."
+    ),
+    "case_provide_evidence": _l(
+        "The consumer answered the request for evidence on complaint %(reference)s."
+    ),
     "case_amend": _l("The consumer amended complaint %(reference)s."),
     "case_withdraw": _l("The consumer withdrew complaint %(reference)s."),
     "case_consent_arbitration": _l(

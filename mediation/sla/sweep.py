@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from flask import Flask
+from sqlalchemy import and_, or_
 
 from mediation.cases import lifecycle as lc
 from mediation.cases.models import Case
@@ -102,11 +103,20 @@ def run_sweep(app: Flask, *, now: datetime, batch_size: int = 200) -> SweepRepor
     return report
 
 
-def _claim(query, batch_size: int, done: set[int]) -> list[Case]:
-    """Return the next batch of ``query``, locked on PostgreSQL, without ``done``."""
-    if done:
-        query = query.where(Case.id.not_in(done))
-    query = query.order_by(Case.id).limit(batch_size)
+def _claim(query, column, batch_size: int, after: tuple | None) -> list[Case]:
+    """Return the next batch of ``query`` after the cursor, locked on PostgreSQL.
+
+    The cursor is ``(column value, id)`` of the last case of the previous batch:
+    a keyset, so a large backlog costs no growing ``NOT IN`` list (PostgreSQL
+    takes at most 65,535 parameters). Cases moved on no longer match the query;
+    cases left as they are lie behind the cursor.
+    """
+    if after is not None:
+        value, last_id = after
+        query = query.where(
+            or_(column > value, and_(column == value, Case.id > last_id))
+        )
+    query = query.order_by(column, Case.id).limit(batch_size)
     dialect = db.session.get_bind().dialect.name
     if dialect == "postgresql":
         query = query.with_for_update(skip_locked=True, of=Case)
@@ -132,14 +142,14 @@ def _open_unpaused():
 
 
 def _reminders(report: SweepReport, now: datetime, batch_size: int) -> None:
-    done: set[int] = set()
+    after: tuple | None = None
     query = _open_unpaused().where(Case.remind_at <= now, Case.reminded_at.is_(None))
     while True:
-        batch = _claim(query.order_by(Case.remind_at), batch_size, done)
+        batch = _claim(query, Case.remind_at, batch_size, after)
         if not batch:
             return
+        after = (batch[-1].remind_at, batch[-1].id)
         for case in batch:
-            done.add(case.id)
             # Checked again on the locked row: the deadline may have moved.
             if not _reminder_due(case, now):
                 continue
@@ -148,14 +158,14 @@ def _reminders(report: SweepReport, now: datetime, batch_size: int) -> None:
 
 
 def _steps(report: SweepReport, now: datetime, batch_size: int) -> None:
-    done: set[int] = set()
+    after: tuple | None = None
     query = _open_unpaused().where(Case.due_at <= now)
     while True:
-        batch = _claim(query.order_by(Case.due_at), batch_size, done)
+        batch = _claim(query, Case.due_at, batch_size, after)
         if not batch:
             return
+        after = (batch[-1].due_at, batch[-1].id)
         for case in batch:
-            done.add(case.id)
             if not _step_due(case, now):
                 continue
             _guarded(report, case, lambda c: _step(report, c, now))
