@@ -373,6 +373,115 @@ def test_backlog_after_downtime_is_handled_by_the_first_sweep(app, parties):
     assert _notes(app, "case_reminder", parties["lone_staff"]) == 5
 
 
+def _refuse_updates_of(app, case_id: int) -> None:
+    """Make the database itself refuse any UPDATE of one case (a real failure)."""
+    with app.app_context():
+        if db.engine.dialect.name == "postgresql":
+            db.session.execute(
+                db.text(
+                    "CREATE FUNCTION refuse_case() RETURNS trigger AS $$ BEGIN "
+                    f"IF NEW.id = {case_id} THEN RAISE EXCEPTION 'refused'; END IF; "
+                    "RETURN NEW; END $$ LANGUAGE plpgsql"
+                )
+            )
+            db.session.execute(
+                db.text(
+                    "CREATE TRIGGER refuse_case BEFORE UPDATE ON cases "
+                    "FOR EACH ROW EXECUTE FUNCTION refuse_case()"
+                )
+            )
+        else:
+            db.session.execute(
+                db.text(
+                    "CREATE TRIGGER refuse_case BEFORE UPDATE ON cases "
+                    f"WHEN NEW.id = {case_id} BEGIN SELECT RAISE(ABORT, 'refused'); END"
+                )
+            )
+        db.session.commit()
+
+
+def _allow_updates(app) -> None:
+    with app.app_context():
+        db.session.execute(db.text("DROP TRIGGER refuse_case ON cases")) if (
+            db.engine.dialect.name == "postgresql"
+        ) else db.session.execute(db.text("DROP TRIGGER refuse_case"))
+        if db.engine.dialect.name == "postgresql":
+            db.session.execute(db.text("DROP FUNCTION refuse_case()"))
+        db.session.commit()
+
+
+def test_one_failing_case_holds_up_no_other_in_its_batch(app, parties):
+    # A batch runs in one piece (one multi-row INSERT per table, one commit);
+    # when the database refuses one case, the batch is redone case by case.
+    ids = [_file(app, parties, "lone", order_ref=f"O-{n}") for n in range(4)]
+    broken = ids[1]
+    before = _state(app, broken)
+    _refuse_updates_of(app, broken)
+    try:
+        now = MERCHANT_DUE + SECOND
+        clock.freeze(now)
+        report = _sweep(app, now=now, batch_size=10)
+    finally:
+        _allow_updates(app)
+    assert set(report.failed) == {broken}  # its reminder and its step
+    assert sorted(cid for cid, *_ in report.steps) == [i for i in ids if i != broken]
+    for case_id in ids:
+        state = _state(app, case_id)  # chains intact, no half-written step
+        if case_id == broken:
+            assert state == before
+        else:
+            assert state["status"] == lc.IN_MEDIATION
+            assert state["actions"][-2:] == ["remind", "expire"]
+    # Exactly one reminder per escalated case; none for the refused one.
+    assert _notes(app, "case_reminder", parties["lone_staff"]) == 3
+
+    # The next sweep, once the database accepts it again, moves it on.
+    report = _sweep(app, now=now)
+    assert [cid for cid, *_ in report.steps] == [broken]
+    assert _state(app, broken)["status"] == lc.IN_MEDIATION
+
+
+def test_batched_sweep_writes_events_and_notifications_like_single_steps(app, parties):
+    # The same cases swept in batches of 1 and of 50 give the same records.
+    a = [_file(app, parties, "shop", order_ref=f"A-{n}") for n in range(3)]
+    now = MERCHANT_DUE + SECOND
+    clock.freeze(now)
+    _sweep(app, now=now, batch_size=1)
+    one_by_one = [_state(app, i) for i in a]
+    with app.app_context():
+        db.session.execute(db.delete(Notification))
+        db.session.commit()
+    b = [_file(app, parties, "shop", order_ref=f"B-{n}") for n in range(3)]
+    for case_id in b:
+        with app.app_context():
+            case = db.session.get(Case, case_id)
+            case.due_at, case.remind_at = MERCHANT_DUE, MERCHANT_DUE - SECOND
+            db.session.commit()
+    _sweep(app, now=now, batch_size=50)
+    batched = [_state(app, i) for i in b]
+    assert [s["actions"] for s in batched] == [s["actions"] for s in one_by_one]
+    assert [s["status"] for s in batched] == [lc.AWAITING_PLATFORM] * 3
+    assert [s["due_at"] for s in batched] == [s["due_at"] for s in one_by_one]
+    with app.app_context():
+        kinds = db.session.execute(
+            db.select(Notification.case_id, Notification.kind, Notification.user_id)
+            .where(
+                Notification.case_id.in_(b),
+                Notification.kind.in_(["case_reminder", "case_expire"]),
+            )
+            .order_by(Notification.id)
+        ).all()
+    expected = set()
+    for case_id in b:
+        expected |= {
+            (case_id, "case_reminder", parties["shop_staff"].id),
+            (case_id, "case_expire", parties["consumer"].id),
+            (case_id, "case_expire", parties["shop_staff"].id),
+            (case_id, "case_expire", parties["platform_staff"].id),
+        }
+    assert set(kinds) == expected and len(kinds) == len(expected)
+
+
 def test_a_closed_or_withdrawn_case_is_never_swept(app, parties):
     case_id = _file(app, parties, "lone")
     _act(app, case_id, "withdraw", parties["consumer"], "consumer", reason="Solved")

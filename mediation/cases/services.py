@@ -43,7 +43,7 @@ from mediation.sla.policy import (
     reminder_at,
     stage_of,
 )
-from mediation.unit_of_work import after_commit
+from mediation.unit_of_work import after_commit, current_bulk
 
 logger = logging.getLogger(__name__)
 
@@ -174,12 +174,33 @@ def record_event(
         data=payload,
         prev_hash=prev_hash,
     )
-    event.actor = actor
-    if "events" in case.__dict__:  # keep a loaded timeline current without a reload
-        case.events.append(event)
-    # No flush here: the unit of work writes the events of one request together
-    # (SQLAlchemy batches the INSERTs); the next query or the commit flushes.
-    db.session.add(event)
+    bulk = current_bulk()
+    if bulk is not None:
+        # A batch job (the SLA sweep): one multi-row INSERT for the whole batch.
+        bulk.add(
+            CaseEvent,
+            {
+                "case_id": case.id,
+                "seq": seq,
+                "at": now,
+                "actor_id": event.actor_id,
+                "actor_role": role,
+                "action": action,
+                "from_status": from_status,
+                "to_status": case.status,
+                "data": payload,
+                "prev_hash": prev_hash,
+                "hash": event.hash,
+            },
+        )
+    else:
+        event.actor = actor
+        if "events" in case.__dict__:  # keep a loaded timeline current
+            case.events.append(event)
+        # No flush here: the unit of work writes the events of one request
+        # together (SQLAlchemy batches the INSERTs); the next query or the
+        # commit flushes.
+        db.session.add(event)
     case.__dict__["_chain_head"] = (seq, event.hash)
     logger.info(
         "case event",
@@ -473,10 +494,18 @@ def business_calendar() -> BusinessCalendar:
 def _set_deadline(case: Case, now: datetime) -> None:
     """Start the deadline of the case's current stage (and its reminder) at ``now``."""
     stage = _stage(case)
-    case.due_at = deadline_for(
-        stage, now, sla_policy(), time_zone(), calendar=business_calendar()
-    )
-    case.remind_at = reminder_for(stage, now, case.due_at)
+    bulk = current_bulk()
+    key = ("deadline", stage, now)
+    if bulk is not None and key in bulk.cache:
+        # Every case of a batch entering the same stage at ``now`` gets the same.
+        case.due_at, case.remind_at = bulk.cache[key]
+    else:
+        case.due_at = deadline_for(
+            stage, now, sla_policy(), time_zone(), calendar=business_calendar()
+        )
+        case.remind_at = reminder_for(stage, now, case.due_at)
+        if bulk is not None:
+            bulk.cache[key] = (case.due_at, case.remind_at)
     case.reminded_at = None
     # A new stage starts a running clock.
     case.paused_at = None
@@ -544,13 +573,20 @@ def staff_of(merchant_id: int | None) -> list[User]:
     """Return the active staff accounts of a merchant."""
     if merchant_id is None:
         return []
-    return list(
+    bulk = current_bulk()
+    key = ("staff_of", merchant_id)
+    if bulk is not None and key in bulk.cache:
+        return list(bulk.cache[key])
+    staff = list(
         db.session.scalars(
             db.select(User).where(
                 User.merchant_id == merchant_id, User.role == Role.merchant.value
             )
         ).all()
     )
+    if bulk is not None:  # the same for every case of the batch
+        bulk.cache[key] = staff
+    return list(staff)
 
 
 def case_audience(case: Case) -> list[User]:
@@ -902,6 +938,9 @@ def pick_assignee(case: Case) -> User | None:
         return None
     if not users:
         return None
+    if current_bulk() is not None:
+        # Autoflush is off in a batch: count the assignments made earlier in it.
+        db.session.flush()
     load = dict(
         db.session.execute(
             db.select(column, db.func.count(Case.id))

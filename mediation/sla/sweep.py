@@ -33,9 +33,10 @@ from datetime import datetime
 
 from flask import Flask
 from sqlalchemy import and_, or_
+from sqlalchemy.orm import selectinload
 
 from mediation.cases import lifecycle as lc
-from mediation.cases.models import Case
+from mediation.cases.models import Case, CaseEvent
 from mediation.cases.services import (
     apply_action,
     facts_for,
@@ -43,6 +44,7 @@ from mediation.cases.services import (
     send_reminder,
 )
 from mediation.extensions import db
+from mediation.unit_of_work import bulk_inserts
 
 logger = logging.getLogger(__name__)
 
@@ -60,6 +62,13 @@ class SweepReport:
     skipped: list[tuple[int, str]] = field(default_factory=list)
     #: Ids of cases whose step failed (logged; retried by the next sweep).
     failed: list[int] = field(default_factory=list)
+
+    def merge(self, other: SweepReport) -> None:
+        """Add what ``other`` (a committed batch) did to this report."""
+        self.reminded += other.reminded
+        self.steps += other.steps
+        self.skipped += other.skipped
+        self.failed += other.failed
 
     def lines(self) -> list[str]:
         """Return a human-readable account, one line per case, then a summary."""
@@ -110,6 +119,10 @@ def _claim(query, column, batch_size: int, after: tuple | None) -> list[Case]:
     a keyset, so a large backlog costs no growing ``NOT IN`` list (PostgreSQL
     takes at most 65,535 parameters). Cases moved on no longer match the query;
     cases left as they are lie behind the cursor.
+
+    What the services read of each case (offers, parties, the head of the
+    timeline) is loaded for the whole batch here, a few queries in all, instead
+    of one lazy load per case.
     """
     if after is not None:
         value, last_id = after
@@ -125,14 +138,44 @@ def _claim(query, column, batch_size: int, after: tuple | None) -> list[Case]:
         # and writes later fails at once ("database is locked") when another
         # writer (the mail outbox, a request) is mid-way, instead of waiting.
         db.session.execute(db.text("UPDATE cases SET id = id WHERE 0 = 1"))
+    query = query.options(
+        selectinload(Case.offers),
+        selectinload(Case.consumer),
+        selectinload(Case.merchant),
+        selectinload(Case.platform),
+        selectinload(Case.mediator),
+        selectinload(Case.arbitrator),
+    )
     # Fresh rows: what another sweeper committed a moment ago counts.
     cases = list(
         db.session.scalars(query.execution_options(populate_existing=True)).all()
     )
-    for case in cases:
-        # The timeline head cached by record_event may predate other writers.
-        case.__dict__.pop("_chain_head", None)
+    _load_chain_heads(cases)
     return cases
+
+
+def _load_chain_heads(cases: list[Case]) -> None:
+    """Remember each case's last timeline event (read under the row lock)."""
+    if not cases:
+        return
+    ids = [case.id for case in cases]
+    last = (
+        db.select(CaseEvent.case_id, db.func.max(CaseEvent.seq).label("seq"))
+        .where(CaseEvent.case_id.in_(ids))
+        .group_by(CaseEvent.case_id)
+        .subquery()
+    )
+    heads = {
+        case_id: (seq, digest)
+        for case_id, seq, digest in db.session.execute(
+            db.select(CaseEvent.case_id, CaseEvent.seq, CaseEvent.hash).join(
+                last,
+                and_(CaseEvent.case_id == last.c.case_id, CaseEvent.seq == last.c.seq),
+            )
+        )
+    }
+    for case in cases:
+        case.__dict__["_chain_head"] = heads.get(case.id, (0, None))
 
 
 def _open_unpaused():
@@ -142,34 +185,64 @@ def _open_unpaused():
 
 
 def _reminders(report: SweepReport, now: datetime, batch_size: int) -> None:
-    after: tuple | None = None
     query = _open_unpaused().where(Case.remind_at <= now, Case.reminded_at.is_(None))
-    while True:
-        batch = _claim(query, Case.remind_at, batch_size, after)
-        if not batch:
-            return
-        after = (batch[-1].remind_at, batch[-1].id)
-        for case in batch:
-            # Checked again on the locked row: the deadline may have moved.
-            if not _reminder_due(case, now):
-                continue
-            _guarded(report, case, lambda c: _remind(report, c, now))
-        db.session.commit()
+    _in_batches(
+        report,
+        now,
+        query,
+        Case.remind_at,
+        batch_size,
+        due=_reminder_due,
+        work=_remind,
+    )
 
 
 def _steps(report: SweepReport, now: datetime, batch_size: int) -> None:
-    after: tuple | None = None
     query = _open_unpaused().where(Case.due_at <= now)
+    _in_batches(report, now, query, Case.due_at, batch_size, due=_step_due, work=_step)
+
+
+def _in_batches(report, now, query, column, batch_size, *, due, work) -> None:
+    """Claim ``query`` batch by batch and run ``work`` on each case still ``due``.
+
+    Each batch first runs in one piece: the services run case by case, their
+    appended rows (events, notifications) are written with one multi-row INSERT,
+    and the batch commits once. If anything in it fails, the batch is rolled
+    back, claimed again and run case by case, each case in its own savepoint, so
+    one broken case holds up no other and is reported as failed.
+    """
+    after: tuple | None = None
+    name = column.key
     while True:
-        batch = _claim(query, Case.due_at, batch_size, after)
+        batch = _claim(query, column, batch_size, after)
         if not batch:
             return
-        after = (batch[-1].due_at, batch[-1].id)
-        for case in batch:
-            if not _step_due(case, now):
-                continue
-            _guarded(report, case, lambda c: _step(report, c, now))
-        db.session.commit()
+        # The cursor is taken before the work moves the deadlines on.
+        cursor = (getattr(batch[-1], name), batch[-1].id)
+        trial = SweepReport(now=now)
+        try:
+            with bulk_inserts():
+                for case in batch:
+                    # Checked again on the locked row: the deadline may have moved.
+                    if due(case, now):
+                        work(trial, case, now)
+            db.session.commit()
+        except Exception:
+            db.session.rollback()
+            logger.warning(
+                "sla sweep batch failed; retrying it case by case", exc_info=True
+            )
+            batch = _claim(query, column, batch_size, after)
+            if not batch:
+                return
+            cursor = (getattr(batch[-1], name), batch[-1].id)
+            for case in batch:
+                if due(case, now):
+                    _guarded(report, case, lambda c: work(report, c, now))
+            db.session.commit()
+        else:
+            report.merge(trial)
+        after = cursor
 
 
 def _reminder_due(case: Case, now: datetime) -> bool:
