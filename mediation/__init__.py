@@ -138,8 +138,9 @@ def _init_extensions(app: Flask) -> None:
         app,
         async_mode="threading",
         message_queue=app.config.get("REDIS_URL") if not app.testing else None,
-        cors_allowed_origins=app.config.get("SOCKETIO_CORS_ORIGINS")
-        or app.config["PUBLIC_URL"],
+        channel=app.config.get("SOCKETIO_CHANNEL") or "flask-socketio",
+        # The handshake's Origin is checked against the configured origins.
+        cors_allowed_origins=events.allowed_origins(app.config),
         logger=False,
         engineio_logger=False,
     )
@@ -153,6 +154,7 @@ def _register_blueprints(app: Flask) -> None:
     import mediation.auth.views
     import mediation.cases.api
     import mediation.cases.views
+    import mediation.chat.api
     import mediation.merchants.api
     import mediation.merchants.views
     import mediation.notifications.views

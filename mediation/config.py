@@ -80,6 +80,9 @@ class Config:
         "pool_timeout": _int("DB_POOL_TIMEOUT", 10),
     }
     REDIS_URL = os.environ.get("REDIS_URL") or None
+    #: Redis channel of the Socket.IO message queue: processes that share it
+    #: deliver each other's events (separate channels keep deployments apart).
+    SOCKETIO_CHANNEL = os.environ.get("SOCKETIO_CHANNEL", "flask-socketio")
     #: Where evidence files are stored, one per SHA-256.
     EVIDENCE_DIR = os.environ.get("EVIDENCE_DIR", str(INSTANCE_DIR / "evidence"))
     EVIDENCE_MAX_FILE_BYTES = _int("EVIDENCE_MAX_FILE_BYTES", 20 * 1024 * 1024)
@@ -117,8 +120,15 @@ class Config:
     RATELIMIT_HEADERS_ENABLED = True
     LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO")
     LOG_JSON = _bool("LOG_JSON", True)
-    #: Allowed Origin of Socket.IO handshakes ("*" accepts any; tests only).
+    #: Allowed Origins of Socket.IO handshakes, comma-separated ("*" accepts
+    #: any; tests only); unset: the origin of PUBLIC_URL.
     SOCKETIO_CORS_ORIGINS = os.environ.get("SOCKETIO_CORS_ORIGINS") or None
+    #: Longest chat message, in characters.
+    CHAT_MAX_LENGTH = _int("CHAT_MAX_LENGTH", 2000)
+    #: Messages one user may send (``limits`` notation; "0" turns it off).
+    CHAT_RATE_LIMIT = os.environ.get("CHAT_RATE_LIMIT", "20 per 10 seconds")
+    #: Most messages a reconnecting client gets at once (and an API page holds).
+    CHAT_REPLAY_LIMIT = _int("CHAT_REPLAY_LIMIT", 500)
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"
     SESSION_COOKIE_SECURE = _bool("SESSION_COOKIE_SECURE")

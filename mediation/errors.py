@@ -115,6 +115,20 @@ class RateLimited(DomainError):
     default_message = lazy_gettext("Too many requests; please wait and try again.")
 
 
+class TooLong(ValidationError):
+    """A text above its length limit (a chat message)."""
+
+    code = "too_long"
+    default_message = lazy_gettext("The text is too long.")
+
+
+class ReadOnly(PermissionDenied):
+    """The place may be read but no longer (or not yet) written to."""
+
+    code = "read_only"
+    default_message = lazy_gettext("This conversation is read-only.")
+
+
 _HTTP_CODES = {
     400: "bad_request",
     401: "unauthorized",
@@ -137,9 +151,19 @@ def wants_json() -> bool:
     return best == "application/json" and not request.accept_mimetypes["text/html"]
 
 
+#: Codes of the socket protocol (API.md "Real-time chat") where it names an
+#: error differently from the HTTP API.
+_SOCKET_CODES = {"validation_error": "validation", "bad_request": "validation"}
+
+
 def socket_error(exc: DomainError) -> dict[str, Any]:
-    """Return a Socket.IO acknowledgement for a refused event."""
-    return {"ok": False, **exc.to_dict()}
+    """Return a Socket.IO acknowledgement for a refused event.
+
+    :return: ``{"ok": false, "error": {"code", "message", "fields"?}}``.
+    """
+    body = exc.to_dict()
+    body["error"]["code"] = _SOCKET_CODES.get(exc.code, exc.code)
+    return {"ok": False, **body}
 
 
 def _contains_nul(value: Any) -> bool:

@@ -9,5 +9,10 @@ from mediation.cases.models import (  # noqa: F401
     IdempotencyKey,
     Offer,
 )
+from mediation.chat.models import (  # noqa: F401
+    ChatMessage,
+    ChatReadPosition,
+    ChatRoom,
+)
 from mediation.merchants.models import Merchant  # noqa: F401
 from mediation.notifications.models import Notification  # noqa: F401

@@ -10,13 +10,14 @@ from collections.abc import Callable
 from functools import wraps
 from typing import Any
 
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from sqlalchemy import Select, false, or_
 
 from mediation.auth.models import Role, User
 from mediation.cases import lifecycle as lc
 from mediation.cases.models import Case
-from mediation.errors import NotFound, PermissionDenied, Unauthorized
+from mediation.errors import Conflict, NotFound, PermissionDenied, Unauthorized
 from mediation.extensions import db
 
 
@@ -106,6 +107,72 @@ def get_case_for(user: User, case_id: int) -> tuple[Case, str]:
         raise NotFound()
     relation = case_relation(user, case)
     if relation is None:
+        raise NotFound()
+    return case, relation
+
+
+def lock_case(case_id: int) -> Case | None:
+    """Load a case for a change, locked until the commit, with fresh values.
+
+    On PostgreSQL the row is locked (``SELECT ... FOR UPDATE``): a second
+    writer waits, then reads what the first committed. On SQLite the database
+    write lock is taken first (a no-op UPDATE) for the same effect. Two people
+    acting on one case at once (two mediators taking it, both parties
+    accepting a proposal) are thus applied one after the other, each on the
+    state the other left.
+
+    :return: the case, or None when there is no such case.
+    """
+    dialect = db.session.get_bind().dialect.name
+    query = db.select(Case).where(Case.id == case_id)
+    if dialect == "postgresql":
+        query = query.with_for_update(of=Case)
+    elif dialect == "sqlite":
+        db.session.execute(db.text("UPDATE cases SET id = id WHERE 0 = 1"))
+    case = db.session.scalar(query.execution_options(populate_existing=True))
+    if case is not None:
+        # The timeline head cached by record_event may predate the other writer.
+        case.__dict__.pop("_chain_head", None)
+    return case
+
+
+def taken_by_another(user: User, case: Case) -> bool:
+    """Say whether the case waited in ``user``'s queue but someone else took it.
+
+    A mediator (arbitrator) who saw the case in the queue may be told so
+    instead of a bare 404 when they try to take it too late.
+    """
+    if user.role == Role.mediator.value:
+        return case.status == lc.IN_MEDIATION and case.mediator_id not in (
+            None,
+            user.id,
+        )
+    if user.role == Role.arbitrator.value:
+        return case.status == lc.IN_ARBITRATION and case.arbitrator_id not in (
+            None,
+            user.id,
+        )
+    return False
+
+
+def get_case_to_act(user: User, case_id: int, action: str | None) -> tuple[Case, str]:
+    """Load and lock a case the user is about to act on, with their relation.
+
+    :param action: the action asked for (``take`` gets a clearer refusal).
+    :raise NotFound: when the case does not exist or the user has no relation.
+    :raise Conflict: (``already_taken``) when the user tries to take a case
+        from the queue that another mediator or arbitrator took first.
+    """
+    case = lock_case(case_id)
+    if case is None:
+        raise NotFound()
+    relation = case_relation(user, case)
+    if relation is None:
+        if action == "take" and taken_by_another(user, case):
+            raise Conflict(
+                _l("Someone else took this case a moment ago."),
+                code="already_taken",
+            )
         raise NotFound()
     return case, relation
 

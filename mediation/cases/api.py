@@ -379,6 +379,10 @@ def act_on_case(case_id: int):
     The body names the `action` and carries its fields (see `CaseAction`); the
     case's `allowed_actions` lists those open to the caller now. An action that is
     not open now answers 409. The answer is the case as `GET` shows it.
+
+    Actions on one case are applied one after the other. A mediator (or
+    arbitrator) who takes a case that someone else took a moment before gets
+    409 `already_taken`.
     ---
     post:
       security: [{bearerAuth: []}, {cookieAuth: []}]
@@ -400,8 +404,11 @@ def act_on_case(case_id: int):
         422: {$ref: "#/components/responses/Error"}
     """
     user = permissions.require_user()
-    case, relation = permissions.get_case_for(user, case_id)
-    action, payload = load_action(json_body())
+    body = json_body()
+    # Locked until the commit: two people acting at once take turns, and a
+    # mediator who takes a case another just took is told so (409).
+    case, relation = permissions.get_case_to_act(user, case_id, body.get("action"))
+    action, payload = load_action(body)
     try:
         services.apply_action(
             case, action, payload, actor=user, relation=relation, now=clock.now_utc()

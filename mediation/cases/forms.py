@@ -12,6 +12,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from flask_babel import lazy_gettext as _l
+from flask_babel import ngettext
 from flask_wtf import FlaskForm
 from flask_wtf.file import MultipleFileField
 from wtforms import (
@@ -390,10 +391,13 @@ class ReassignForm(ActionForm):
     user_id = SelectField(_l("Give the case to"), coerce=_optional_int)
 
     def __init__(self, *args: Any, staff: list | None = None, **kwargs: Any) -> None:
+        """:param staff: the eligible people, each a user or ``(user, open cases)``."""
         super().__init__(*args, **kwargs)
         self.user_id.choices = [_choice("", _l("Choose a person"))] + [
-            _choice(str(u.id), f"{u.name} ({labels.ROLE.get(u.role, u.role)})")
-            for u in (staff or [])
+            _choice(str(item.id), _staff_label(item))
+            if not isinstance(item, tuple)
+            else _choice(str(item[0].id), _staff_label(*item))
+            for item in (staff or [])
         ]
 
     def validate_user_id(self, field: Field) -> None:
@@ -402,6 +406,18 @@ class ReassignForm(ActionForm):
 
     def payload(self) -> dict[str, Any]:
         return {"user_id": self.user_id.data}
+
+
+def _staff_label(user: Any, load: int | None = None) -> str:
+    """Name a person of the reassignment list: role, and open cases if known."""
+    role = labels.ROLE.get(user.role, user.role)
+    if load is None:
+        return f"{user.name} ({role})"
+    return "{} ({}, {})".format(
+        user.name,
+        role,
+        ngettext("%(num)d open case", "%(num)d open cases", load),
+    )
 
 
 class EvidenceForm(FlaskForm):
@@ -432,6 +448,20 @@ class FilterForm(Form):
         self.category.choices = [_choice("", _l("All categories"))] + _choices(
             labels.CATEGORY
         )
+
+
+class QueueFilterForm(Form):
+    """The category filter of the mediators' queue (a GET form)."""
+
+    category = SelectField(_l("Category"), validators=[Optional()])
+
+    def __init__(self, *args: Any, mine: bool = False, **kwargs: Any) -> None:
+        """:param mine: offer "the categories I handle" (the mediator has some)."""
+        super().__init__(*args, **kwargs)
+        choices = [_choice("all", _l("All categories"))]
+        if mine:
+            choices.insert(0, _choice("mine", _l("My categories")))
+        self.category.choices = choices + _choices(labels.CATEGORY)
 
 
 class QuestionForm(ActionForm):

@@ -8,6 +8,8 @@ the lifecycle table, runs the action's handler, appends the chained
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -473,6 +475,9 @@ def apply_action(
         data=data,
         now=now,
     )
+    from mediation.chat.services import on_case_event  # chat imports case models
+
+    on_case_event(case, action=action, from_status=from_status, data=data, now=now)
     _notify_parties(case, action, actor, now)
     _announce(case)
     return case
@@ -664,7 +669,7 @@ def _link_merchant(case, payload, actor, relation, now):
     return {"merchant_id": merchant.id, "merchant_name": merchant.name}
 
 
-@handles("dismiss", "reject", "reject_offer", "decline_proposal", "withdraw")
+@handles("dismiss", "reject", "reject_offer", "withdraw")
 def _with_reason(case, payload, actor, relation, now):
     data = _reason(payload)
     if relation in ("merchant", "platform") and case.answered_at is None:
@@ -774,12 +779,61 @@ def _accept_proposal(case, payload, actor, relation, now):
         proposal.consumer_accepted_at = now
     else:
         proposal.merchant_accepted_at = now
+    data: dict[str, Any] = {
+        "offer_id": proposal.id,
+        "party": "consumer" if relation == "consumer" else "merchant",
+    }
     if proposal.consumer_accepted_at and proposal.merchant_accepted_at:
         proposal.status = OfferStatus.accepted.value
         proposal.decided_at = now
+        # The settlement: the agreed terms and their hash enter the timeline.
+        agreement = agreement_of(case, proposal)
+        data["agreement"] = agreement
+        data["agreement_sha256"] = agreement_sha256(agreement)
+    return data
+
+
+def agreement_of(case: Case, proposal: Offer) -> dict[str, Any]:
+    """Return the mediation agreement a proposal accepted by both parties makes.
+
+    JSON-ready values only (the date as ``YYYY-MM-DD``), so that its hash can be
+    recomputed from the timeline by anyone (:func:`agreement_sha256`).
+    """
+    return {
+        "reference": case.reference,
+        "proposal_id": proposal.id,
+        "type": proposal.type,
+        "amount": proposal.amount,
+        "deadline": proposal.deadline.isoformat(),
+        "text": proposal.text,
+    }
+
+
+def agreement_sha256(agreement: dict[str, Any]) -> str:
+    """Return the SHA-256 (hex) of an agreement's canonical JSON.
+
+    Canonical: keys sorted, no spaces, UTF-8 (as the event chain hashes).
+    """
+    blob = json.dumps(
+        agreement, sort_keys=True, separators=(",", ":"), ensure_ascii=False
+    )
+    return hashlib.sha256(blob.encode("utf-8")).hexdigest()
+
+
+@handles("decline_proposal")
+def _decline_proposal(case, payload, actor, relation, now):
+    """A party declines the open proposal: it lapses for both (declined)."""
+    data = _reason(payload)
+    proposal = open_offer(case, "proposal")
+    if proposal is None:
+        raise Conflict(_l("There is no open proposal to decline."))
+    proposal.status = OfferStatus.rejected.value
+    proposal.decided_at = now
+    proposal.decision_reason = data["reason"]
     return {
         "offer_id": proposal.id,
         "party": "consumer" if relation == "consumer" else "merchant",
+        **data,
     }
 
 
@@ -834,7 +888,37 @@ def _end_mediation(case, payload, actor, relation, now):
     if proposal is not None:
         proposal.status = OfferStatus.lapsed.value
         proposal.decided_at = now
-    return {"result": "failed", **data}
+    return {"result": "failed", **data, **after_failed_mediation(case)}
+
+
+def after_failed_mediation(case: Case) -> dict[str, Any]:
+    """Say where a failed mediation leads, as timeline data.
+
+    ``next`` is ``in_arbitration`` when both parties consented to arbitration,
+    else ``closed_unresolved`` with a ``referral`` note: who had not consented
+    and where the consumer can still turn (the market regulator's 12315
+    complaint line, the people's court). Codes, not sentences: the timeline is
+    hashed once and shown in each reader's language.
+    """
+    facts = facts_for(case)
+    if facts.both_consented:
+        return {"next": lc.IN_ARBITRATION}
+    missing = [
+        party
+        for party, consented in (
+            ("consumer", facts.consumer_consented),
+            ("merchant", facts.merchant_consented),
+        )
+        if not consented
+    ]
+    return {
+        "next": lc.CLOSED_UNRESOLVED,
+        "referral": {"no_consent": missing, "options": list(REFERRAL_OPTIONS)},
+    }
+
+
+#: Where a consumer can turn after a mediation fails without arbitration.
+REFERRAL_OPTIONS = ("regulator_12315", "court")
 
 
 @handles("mark_fulfilled")

@@ -19,6 +19,7 @@ from flask_babel import ngettext
 from flask_login import current_user
 from sqlalchemy import case as sql_case
 from sqlalchemy import func
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 from wtforms import Form
 
@@ -27,14 +28,16 @@ from mediation.auth.models import Role, User
 from mediation.auth.permissions import (
     can_upload_evidence,
     get_case_for,
+    get_case_to_act,
     require_role,
     visible_cases,
 )
 from mediation.auth.views import safe_next
-from mediation.cases import bp, forms, services
+from mediation.cases import bp, forms, queue, services
 from mediation.cases import evidence as evidence_service
 from mediation.cases import lifecycle as lc
 from mediation.cases.models import AMENDABLE_FIELDS, Case, CaseEvent
+from mediation.chat.panel import chat_panel
 from mediation.errors import (
     BadRequest,
     Conflict,
@@ -442,21 +445,43 @@ def intake():
     )
 
 
+@bp.get("/mediation")
+@signed_in
+def workspace():
+    """The mediators' workspace: the queue to take cases from, and my caseload."""
+    user = require_role(Role.mediator)
+    filters = forms.QueueFilterForm(request.args, mine=bool(user.categories))
+    category = queue.resolve_category_filter(user, filters.category.data)
+    filters.category.data = category
+    page = request.args.get("page", 1, type=int) or 1
+    pagination = db.paginate(
+        queue.queue_query(user, category),
+        page=max(page, 1),
+        per_page=_page_size(),
+        error_out=False,
+    )
+    caseload = queue.caseload(user)
+    return render_template(
+        "cases/workspace.html",
+        pagination=pagination,
+        filters=filters,
+        category=category,
+        counts=queue.queue_counts(user),
+        my_categories=set(user.categories or []),
+        caseload=caseload,
+        activity=queue.chat_activity(user, caseload),
+        take_form=forms.action_form("take", formdata=None),
+        args={"category": category},
+        now=clock.now_utc(),
+    )
+
+
 # The case page --------------------------------------------------------------
 
 
-def _action_form(action: str, **kwargs: Any) -> forms.ActionForm:
+def _action_form(action: str, case: Case, **kwargs: Any) -> forms.ActionForm:
     """Build an action's form (the reassignment form lists the eligible staff)."""
-    staff = None
-    if action == "reassign":
-        staff = db.session.scalars(
-            db.select(User)
-            .where(
-                User.role.in_((Role.mediator.value, Role.arbitrator.value)),
-                User.is_active_account.is_(True),
-            )
-            .order_by(User.role, User.name)
-        ).all()
+    staff = queue.reassign_candidates(case) if action == "reassign" else None
     return forms.action_form(action, staff=staff, **kwargs)
 
 
@@ -479,7 +504,7 @@ def _render_detail(
         if action in bound:
             action_forms[action] = bound[action]
         elif action in forms.ACTION_FORMS:
-            action_forms[action] = _action_form(action, formdata=None)
+            action_forms[action] = _action_form(action, case, formdata=None)
     stage = stage_of(
         case.status,
         has_mediator=case.mediator_id is not None,
@@ -509,6 +534,20 @@ def _render_detail(
         action_help=ACTION_HELP,
         offer_kinds=OFFER_KINDS,
         offer_statuses=OFFER_STATUSES,
+        chat=chat_panel(case, _user(), relation),
+        after_mediation=(
+            services.after_failed_mediation(case)
+            if "end_mediation" in allowed
+            else None
+        ),
+        settlement=next(
+            (
+                e
+                for e in reversed(events)
+                if e.action == "accept_proposal" and (e.data or {}).get("agreement")
+            ),
+            None,
+        ),
         now=clock.now_utc(),
     )
 
@@ -534,11 +573,20 @@ def _versions(case: Case) -> list[dict[str, Any]]:
 def act(case_id: int, action: str):
     """Apply one lifecycle action from the case page's form."""
     user = _user()
-    case, relation = get_case_for(user, case_id)
+    try:
+        # Locked until the commit: two people acting at once take turns.
+        case, relation = get_case_to_act(user, case_id, action)
+    except Conflict as exc:
+        # Taken from the queue by someone else a moment ago: back to the queue.
+        db.session.rollback()
+        flash(str(exc.message), "error")
+        queue_page = "cases.workspace" if user.role == Role.mediator.value else None
+        return redirect(url_for(queue_page or "cases.index"), 303)
     if action not in forms.ACTION_FORMS:
         raise NotFound()
     back = _safe_next(url_for("cases.detail", case_id=case.id))
     if action not in services.allowed_actions(case, relation):
+        db.session.rollback()
         flash(
             _(
                 "“%(action)s” is not possible now: the case is “%(status)s”.",
@@ -548,8 +596,9 @@ def act(case_id: int, action: str):
             "error",
         )
         return redirect(back, 303)
-    form = _action_form(action)
+    form = _action_form(action, case)
     if not form.validate_on_submit():
+        db.session.rollback()
         return _render_detail(case, relation, {action: form}), 422
     try:
         services.apply_action(
@@ -568,6 +617,13 @@ def act(case_id: int, action: str):
     except (InvalidTransition, Conflict) as exc:
         db.session.rollback()
         flash(str(exc.message), "error")
+        return redirect(back, 303)
+    except IntegrityError:
+        # Another writer appended to the timeline first (the lock makes this rare).
+        db.session.rollback()
+        flash(
+            _("The case changed at the same moment; reload it and try again."), "error"
+        )
         return redirect(back, 303)
     flash(str(DONE.get(action, _("Done."))), "success")
     return redirect(back, 303)
