@@ -255,7 +255,7 @@ def test_joint_caucus_and_a_dropped_connection(people):
     # The shop never sees it: not on its page, not after a reload.
     for _ in range(2):
         expect(shop.room("caucus:consumer")).to_have_count(0)
-        expect(shop.page.locator("body")).not_to_contain_text("单独沟通")
+        expect(shop.page.locator("body")).not_to_contain_text("您能接受部分退款吗")
         expect(shop.page.locator("body")).not_to_contain_text("八成退款")
         shop.page.reload()
         shop.expect_online()
