@@ -141,6 +141,12 @@ def _init_extensions(app: Flask) -> None:
         channel=app.config.get("SOCKETIO_CHANNEL") or "flask-socketio",
         # The handshake's Origin is checked against the configured origins.
         cors_allowed_origins=events.allowed_origins(app.config),
+        # A connection's events run one after another in its own thread (gthread
+        # already gives every WebSocket one) instead of a new thread per event:
+        # acks come back in send order, and under overload the work queues up
+        # instead of hundreds of handler threads fighting for the GIL and the
+        # connection pool (benchmarks/chat.py saw timeouts and a killed worker).
+        async_handlers=False,
         logger=False,
         engineio_logger=False,
     )
