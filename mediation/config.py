@@ -80,6 +80,9 @@ class Config:
         "pool_timeout": _int("DB_POOL_TIMEOUT", 10),
     }
     REDIS_URL = os.environ.get("REDIS_URL") or None
+    #: Connections of the chat presence registry's Redis pool (callers wait for
+    #: a free one for up to 5 s instead of failing).
+    REDIS_MAX_CONNECTIONS = _int("REDIS_MAX_CONNECTIONS", 50)
     #: Redis channel of the Socket.IO message queue: processes that share it
     #: deliver each other's events (separate channels keep deployments apart).
     SOCKETIO_CHANNEL = os.environ.get("SOCKETIO_CHANNEL", "flask-socketio")

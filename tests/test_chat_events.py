@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date, timedelta
 
 import pytest
+from sqlalchemy import event
 
 from mediation import clock
 from mediation.auth.models import ApiToken, User
@@ -74,6 +77,60 @@ def test_api_token_in_auth_connects_and_is_checked_at_every_event(world):
         db.session.commit()
     assert code(join(sio, world.case_id)) == "unauthorized"
     assert sio.is_connected(NS)  # refusals come back in the ack
+
+
+def _set_user(app, user_id, **values):
+    with app.app_context():
+        user = db.session.get(User, user_id)
+        for name, value in values.items():
+            setattr(user, name, value)
+        db.session.commit()
+
+
+@pytest.mark.parametrize("how", ["session", "token", "bearer"])
+def test_a_deactivated_account_is_refused_at_the_next_event(world, how):
+    if how == "session":
+        sio = world.socket("A")
+    elif how == "token":
+        sio = world.socket(None, auth={"token": world.token("A")})
+    else:
+        token = world.token("A")
+        sio = world.socket(None, headers={"Authorization": f"Bearer {token}"})
+    assert join(sio, world.case_id)["ok"] is True
+    _set_user(world.app, world.user("A").id, is_active_account=False)
+    assert code(send(sio, world.case_id, "Still here?", "d-1")) == "unauthorized"
+    typing = ack(sio, "typing", {"case_id": world.case_id, "room": "joint"})
+    assert code(typing) == "unauthorized"
+    assert [s for s, k, _ in stored(world.app, world.case_id) if k == "text"] == []
+
+
+def test_signing_out_everywhere_ends_a_session_connection(world):
+    # A new session nonce (password change, sign out everywhere) ends every
+    # session of the account, the socket's included.
+    sio = world.socket("S")
+    assert join(sio, world.case_id)["ok"] is True
+    _set_user(world.app, world.user("S").id, session_nonce="changed")
+    assert code(join(sio, world.case_id)) == "unauthorized"
+
+
+def test_a_revoked_bearer_header_token_is_refused_at_the_next_event(world):
+    token = world.token("S")
+    sio = world.socket(None, headers={"Authorization": f"Bearer {token}"})
+    assert send(sio, world.case_id, "Hello", "b-1")["ok"] is True
+    with world.app.app_context():
+        row = db.session.scalar(
+            db.select(ApiToken).where(ApiToken.token_hash == ApiToken.hash_token(token))
+        )
+        row.revoked_at = clock.now_utc()
+        db.session.commit()
+    assert code(send(sio, world.case_id, "Hello again", "b-2")) == "unauthorized"
+
+
+def test_a_token_that_expires_while_connected_is_refused(world):
+    sio = world.socket(None, auth={"token": world.token("M")})  # valid for an hour
+    assert join(sio, world.case_id)["ok"] is True
+    clock.advance(timedelta(minutes=61))
+    assert code(join(sio, world.case_id)) == "unauthorized"
 
 
 def test_bad_or_expired_token_is_refused(world):
@@ -239,6 +296,20 @@ def test_same_client_id_stores_once(world):
     join(consumer, world.case_id, "caucus")
     clash = send(consumer, world.case_id, "Hello", "retry-me", room="caucus")
     assert code(clash) == "validation"
+    # A retry gives its number back: the next message has the next seq.
+    assert send(consumer, world.case_id, "Next", "next-1")["seq"] == 3
+    assert send(consumer, world.case_id, "Own", "own-1", room="caucus")["seq"] == 1
+
+
+def test_a_retry_is_answered_after_the_room_closed(world):
+    consumer = world.socket("A")
+    first = send(consumer, world.case_id, "Before the end", "late-retry")
+    world.act("end_mediation", "M", "mediator", result="failed", reason="No deal.")
+    # The acknowledgement was lost; the client retries after mediation ended.
+    again = send(consumer, world.case_id, "Before the end", "late-retry")
+    assert again["ok"] is True and again["duplicate"] is True
+    assert again["id"] == first["id"] and again["seq"] == first["seq"]
+    assert code(send(consumer, world.case_id, "New one", "late-new")) == "read_only"
 
 
 def test_client_ids_are_per_author(world):
@@ -309,6 +380,24 @@ def test_sending_too_fast_is_rate_limited(world):
     # A retry of a stored message is still answered; others are not limited.
     assert send(consumer, world.case_id, "n0", "r-0")["duplicate"] is True
     assert send(merchant, world.case_id, "fine", "s-0")["ok"] is True
+    # The refused message was not stored and took no number.
+    assert [b for _, k, b in stored(world.app, world.case_id) if k == "text"] == [
+        "n0",
+        "n1",
+        "n2",
+        "fine",
+    ]
+    assert [s for s, _, _ in stored(world.app, world.case_id)] == [1, 2, 3, 4, 5]
+
+
+def test_retries_do_not_count_towards_the_rate_limit(world):
+    world.app.config["CHAT_RATE_LIMIT"] = "2 per 10 seconds"
+    consumer = world.socket("A")
+    assert send(consumer, world.case_id, "one", "q-1")["ok"] is True
+    for _ in range(3):
+        assert send(consumer, world.case_id, "one", "q-1")["duplicate"] is True
+    assert send(consumer, world.case_id, "two", "q-2")["ok"] is True
+    assert code(send(consumer, world.case_id, "three", "q-3")) == "rate_limited"
 
 
 def test_regulator_reads_but_may_not_write(world):
@@ -524,3 +613,62 @@ def test_an_unexpected_error_is_an_ack_not_a_crash(world, monkeypatch):
     assert consumer.is_connected(NS)
     monkeypatch.undo()
     assert join(consumer, world.case_id)["ok"] is True
+
+
+# Cost per event ---------------------------------------------------------------
+
+
+@contextmanager
+def statements(app) -> Iterator[list[str]]:
+    """Collect the SQL statements sent while the block runs."""
+    seen: list[str] = []
+    with app.app_context():
+        engine = db.engine
+
+    def record(conn, cursor, statement, *args):
+        seen.append(" ".join(statement.split())[:80])
+
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        yield seen
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+
+
+@pytest.mark.parametrize("actor_auth", ["session", "token"])
+def test_each_event_costs_a_fixed_small_number_of_statements(world, actor_auth):
+    """The hot path: one query for the user and the case, one to store.
+
+    No lazy loads, no duplicate check before the insert, no savepoint: a new
+    statement here is a regression of the chat's latency (BENCHMARKS.md).
+    """
+    with world.app.app_context():
+        postgres = db.engine.dialect.name == "postgresql"
+    if actor_auth == "session":
+        consumer = world.socket("A")
+    else:
+        consumer = world.socket(None, auth={"token": world.token("A")})
+    mediator = world.socket("M")
+    room = {"case_id": world.case_id, "room": "joint"}
+    for n in range(3):
+        send(mediator, world.case_id, f"m{n}", f"warm-{n}")
+    with statements(world.app) as seen:
+        assert join(consumer, world.case_id, after=1)["ok"] is True
+    # user + case, the missed messages with their authors, read position + last seq
+    assert len(seen) == 3, seen
+    with statements(world.app) as seen:
+        assert send(consumer, world.case_id, "Hello", "cost-1")["ok"] is True
+    # user + case, then the counter and the insert (one CTE on PostgreSQL)
+    assert len(seen) == (2 if postgres else 3), seen
+    assert not any("SAVEPOINT" in s for s in seen)
+    with statements(world.app) as seen:
+        assert send(consumer, world.case_id, "Hello", "cost-1")["duplicate"] is True
+    # ... and for a retry: the number given back, the stored message read
+    assert len(seen) == (4 if postgres else 5), seen
+    with statements(world.app) as seen:
+        assert ack(consumer, "typing", room) == {"ok": True}
+    assert len(seen) == 1, seen  # user + case; nothing written
+    assert seen[0].startswith("SELECT")
+    with statements(world.app) as seen:
+        assert ack(consumer, "read", {**room, "seq": 5})["last_read"] == 5
+    assert len(seen) == 2, seen  # user + case, the upsert

@@ -12,6 +12,7 @@ from mediation.auth.models import User
 from mediation.cases.models import Case
 from mediation.chat import services as chat
 from mediation.chat.models import ChatMessage
+from mediation.errors import ValidationError
 from mediation.extensions import db
 from tests.chat_support import MONDAY, ChatWorld
 
@@ -106,3 +107,105 @@ def test_concurrent_retries_of_one_message_store_it_once(app, world):
             )
         )
     assert count == 1
+
+
+def _seqs(app, case_id: int, room: str) -> list[int]:
+    with app.app_context():
+        return list(
+            db.session.scalars(
+                db.select(ChatMessage.seq)
+                .where(ChatMessage.case_id == case_id, ChatMessage.room == room)
+                .order_by(ChatMessage.seq)
+            )
+        )
+
+
+def _post_in(world, actor: str, room: str, client_id: str):
+    case = db.session.get(Case, world.case_id)
+    author = db.session.get(User, world.user(actor).id)
+    try:
+        message, created = chat.post_message(
+            case,
+            room=room,
+            author=author,
+            body=f"{actor} {client_id}",
+            client_id=client_id,
+            now=clock.now_utc(),
+        )
+        db.session.commit()
+    except ValidationError as exc:
+        db.session.rollback()
+        return exc
+    return message.id, message.seq, created
+
+
+def test_concurrent_first_messages_of_a_room_create_its_counter_once(app, world):
+    # caucus:merchant has no message and no counter row yet: the upsert makes
+    # it, and the writers that arrive together queue behind it.
+    actors = ("S", "M")
+    results = _run_together(
+        app,
+        lambda i: _post_in(world, actors[i % 2], "caucus:merchant", f"first-{i}"),
+        WRITERS,
+    )
+    assert all(created for _, _, created in results)
+    assert _seqs(app, world.case_id, "caucus:merchant") == list(range(1, WRITERS + 1))
+
+
+def test_retries_among_other_writers_store_once_and_leave_no_gap(app, world):
+    # Half the threads retry one message of A, the others write their own: the
+    # retries that lose give their number back while holding the room's lock.
+    def work(i: int):
+        if i % 2:
+            return _post_in(world, "A", "joint", "retried")
+        return _post_in(world, "M", "joint", f"own-{i}")
+
+    results = _run_together(app, work, WRITERS)
+    retried = [r for i, r in enumerate(results) if i % 2]
+    assert len({(mid, seq) for mid, seq, _ in retried}) == 1
+    assert sum(created for _, _, created in retried) == 1
+    # seq 1 is the "take" system message; then one per distinct message.
+    assert _seqs(app, world.case_id, "joint") == list(range(1, WRITERS // 2 + 3))
+
+
+def test_one_client_id_in_two_rooms_at_once_stores_once(app, world):
+    rooms = ("joint", "caucus:consumer")
+    results = _run_together(
+        app, lambda i: _post_in(world, "A", rooms[i % 2], "twice"), 2
+    )
+    stored = [r for r in results if not isinstance(r, ValidationError)]
+    refused = [r for r in results if isinstance(r, ValidationError)]
+    assert len(stored) == 1 and len(refused) == 1
+    assert stored[0][2] is True
+    # Neither room lost a number to the refused copy.
+    assert _seqs(app, world.case_id, "joint") in ([1], [1, 2])
+    assert _seqs(app, world.case_id, "caucus:consumer") in ([], [1])
+    assert (
+        len(_seqs(app, world.case_id, "joint"))
+        + len(_seqs(app, world.case_id, "caucus:consumer"))
+        == 2
+    )
+    with app.app_context():
+        assert chat.last_seq(db.session.get(Case, world.case_id), "joint") == len(
+            _seqs(app, world.case_id, "joint")
+        )
+
+
+def test_two_tabs_marking_read_at_once_keep_the_furthest(app, world):
+    for n in range(WRITERS):
+        with app.app_context():
+            _post(world, "M", f"m{n}", f"m-{n}")
+
+    def work(i: int) -> int:
+        case = db.session.get(Case, world.case_id)
+        user = db.session.get(User, world.user("A").id)
+        position = chat.mark_read(user, case, "joint", i + 1, now=clock.now_utc())
+        db.session.commit()
+        return position.seq
+
+    results = _run_together(app, work, WRITERS)
+    assert all(seq >= i + 1 for i, seq in enumerate(results))
+    with app.app_context():
+        case = db.session.get(Case, world.case_id)
+        user = db.session.get(User, world.user("A").id)
+        assert chat.read_position(user, case, "joint") == WRITERS

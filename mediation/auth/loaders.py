@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import g
+from sqlalchemy.orm import joinedload
 
 from mediation import clock
 from mediation.auth.models import ApiToken, User
@@ -29,9 +30,9 @@ def load_user_from_token(request) -> User | None:
     if scheme.lower() != "bearer" or not token.strip():
         return None
     row = db.session.scalar(
-        db.select(ApiToken).where(
-            ApiToken.token_hash == ApiToken.hash_token(token.strip())
-        )
+        db.select(ApiToken)
+        .options(joinedload(ApiToken.user))  # token and user in one query
+        .where(ApiToken.token_hash == ApiToken.hash_token(token.strip()))
     )
     now = clock.now_utc()
     if row is None or row.revoked_at is not None or row.expires_at <= now:

@@ -12,6 +12,12 @@ given as ``auth={"token": ...}`` or an ``Authorization: Bearer`` header; it is
 checked again at every event, so a revoked token or a signed-out account stops
 working at once. The handshake's ``Origin`` must be one of the configured
 origins (``SOCKETIO_CORS_ORIGINS``, by default the origin of ``PUBLIC_URL``).
+
+The hot path is short on purpose (a chat message is one event of many per
+second): one query checks the connection's credentials and loads the case's
+access columns (:func:`user_and_case`); storing a message is one more
+statement (see :func:`mediation.chat.services.post_message`); ``typing``
+writes nothing. ``tests/test_chat_events.py`` counts the statements per event.
 """
 
 from __future__ import annotations
@@ -115,31 +121,40 @@ def _token_valid(token_hash: Any) -> Any:
     )
 
 
-#: What the handlers read of the user: who they are, role and shop (the access
-#: check), the name (presence, typing). Other columns load if ever read.
-_USER_COLUMNS = load_only(
-    User.id, User.name, User.role, User.merchant_id, User.is_active_account
-)
-_CASE_COLUMNS = load_only(*chat.ACCESS_COLUMNS)
-#: The connection's user and the event's case, in one query (built once).
-#: No row: the token or the session is no longer valid. No case: none such.
-_USER_AND_CASE_BY_TOKEN = (
-    db.select(User, Case)
-    .join(ApiToken, ApiToken.user_id == User.id)
-    .outerjoin(Case, Case.id == bindparam("case_id"))
-    .where(*_token_valid(bindparam("token_hash")))
-    .options(_USER_COLUMNS, _CASE_COLUMNS)
-)
-_USER_AND_CASE_BY_SESSION = (
-    db.select(User, Case)
-    .outerjoin(Case, Case.id == bindparam("case_id"))
-    .where(
-        User.id == bindparam("user_id"),
-        User.session_nonce == bindparam("nonce"),
-        User.is_active_account.is_(True),
+@functools.cache
+def _user_and_case_queries() -> tuple[Any, Any]:
+    """Return the queries of the connection's user and the event's case, by
+    token and by session (built once, on first use).
+
+    No row: the token or the session is no longer valid. No case: none such.
+    Of the user only what the handlers read is loaded: who they are, role and
+    shop (the access check), the name (presence, typing); of the case the
+    access check's columns. Anything else loads if ever read.
+    """
+    columns = (
+        load_only(
+            User.id, User.name, User.role, User.merchant_id, User.is_active_account
+        ),
+        load_only(*chat.ACCESS_COLUMNS),
     )
-    .options(_USER_COLUMNS, _CASE_COLUMNS)
-)
+    by_token = (
+        db.select(User, Case)
+        .join(ApiToken, ApiToken.user_id == User.id)
+        .outerjoin(Case, Case.id == bindparam("case_id"))
+        .where(*_token_valid(bindparam("token_hash")))
+        .options(*columns)
+    )
+    by_session = (
+        db.select(User, Case)
+        .outerjoin(Case, Case.id == bindparam("case_id"))
+        .where(
+            User.id == bindparam("user_id"),
+            User.session_nonce == bindparam("nonce"),
+            User.is_active_account.is_(True),
+        )
+        .options(*columns)
+    )
+    return by_token, by_session
 
 
 def _token_user(token_hash: str) -> User | None:
@@ -165,18 +180,19 @@ def user_and_case(case_id: int) -> tuple[User, Case]:
     :raise NotFound: when there is no such case or the user has no relation
         (nobody learns whether a case they may not see exists).
     """
+    by_token, by_session = _user_and_case_queries()
     token_hash = session.get(_TOKEN_KEY)
     row = None
     if token_hash:
         row = db.session.execute(
-            _USER_AND_CASE_BY_TOKEN,
+            by_token,
             {"token_hash": token_hash, "case_id": case_id, "now": clock.now_utc()},
         ).first()
     else:
         user_id, _, nonce = (session.get(_USER_KEY) or "").partition(":")
         if user_id.isdigit():
             row = db.session.execute(
-                _USER_AND_CASE_BY_SESSION,
+                by_session,
                 {"user_id": int(user_id), "nonce": nonce, "case_id": case_id},
             ).first()
     if row is None:
@@ -206,7 +222,8 @@ def _rate_limiter(app: Flask) -> tuple[MovingWindowRateLimiter, Any] | None:
 
 
 def _check_rate(user: User) -> None:
-    """Count one message of ``user``.
+    """Count one message of ``user`` (called once it is stored and known to be
+    new: a retry of a stored message is never counted nor refused).
 
     :raise RateLimited: when the user sent ``CHAT_RATE_LIMIT`` messages already.
     """

@@ -156,8 +156,16 @@ def presence_for(app: Flask | None = None) -> Presence:
             import redis
 
             channel = app.config.get("SOCKETIO_CHANNEL") or "flask-socketio"
+            # A blocking pool: when every connection is busy (hundreds of sockets
+            # leaving at once) a caller waits a moment instead of failing with
+            # "Too many connections" and leaving stale presence behind.
+            pool = redis.BlockingConnectionPool.from_url(
+                url,
+                max_connections=app.config.get("REDIS_MAX_CONNECTIONS", 50),
+                timeout=5,
+            )
             registry = RedisPresence(
-                redis.Redis.from_url(url), prefix=f"{channel}:chat:presence"
+                redis.Redis(connection_pool=pool), prefix=f"{channel}:chat:presence"
             )
         else:
             registry = MemoryPresence()

@@ -13,6 +13,7 @@ is ``case:<id>:<key>``.
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 from collections.abc import Callable
@@ -21,7 +22,7 @@ from typing import Any
 
 from flask import current_app
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import bindparam, func, true, update
+from sqlalchemy import Integer, bindparam, func, true, update
 from sqlalchemy.orm import joinedload, make_transient_to_detached
 
 from mediation.auth.models import User
@@ -315,24 +316,33 @@ def room_state(user: User, case: Case, key: str) -> tuple[int, int]:
 
     One query for what :func:`read_position` and :func:`last_seq` give.
     """
-    latest = (
-        db.select(ChatRoom.last_seq)
-        .where(ChatRoom.case_id == case.id, ChatRoom.room == key)
-        .scalar_subquery()
-    )
-    read = (
-        db.select(ChatReadPosition.seq)
-        .where(
-            ChatReadPosition.user_id == user.id,
-            ChatReadPosition.case_id == case.id,
-            ChatReadPosition.room == key,
-        )
-        .scalar_subquery()
-    )
     row = db.session.execute(
-        db.select(func.coalesce(read, 0), func.coalesce(latest, 0))
+        _ROOM_STATE, {"user_id": user.id, "case_id": case.id, "room": key}
     ).one()
     return int(row[0]), int(row[1])
+
+
+_ROOM_STATE = db.select(
+    func.coalesce(
+        db.select(ChatReadPosition.seq)
+        .where(
+            ChatReadPosition.user_id == bindparam("user_id"),
+            ChatReadPosition.case_id == bindparam("case_id"),
+            ChatReadPosition.room == bindparam("room"),
+        )
+        .scalar_subquery(),
+        0,
+    ),
+    func.coalesce(
+        db.select(ChatRoom.last_seq)
+        .where(
+            ChatRoom.case_id == bindparam("case_id"),
+            ChatRoom.room == bindparam("room"),
+        )
+        .scalar_subquery(),
+        0,
+    ),
+)
 
 
 def _store(
@@ -685,18 +695,34 @@ def messages_after(
 
     :param limit: at most this many (None: ``CHAT_REPLAY_LIMIT``).
     """
-    query = (
+    return list(
+        db.session.scalars(
+            _messages_after_query(),
+            {
+                "case_id": case.id,
+                "room": room,
+                "after": after,
+                "limit": limit or replay_limit(),
+            },
+        ).all()
+    )
+
+
+@functools.cache
+def _messages_after_query() -> Any:
+    """Return the replay query (built once, on first use: the mappers must be
+    configured by then)."""
+    return (
         db.select(ChatMessage)
         .where(
-            ChatMessage.case_id == case.id,
-            ChatMessage.room == room,
-            ChatMessage.seq > after,
+            ChatMessage.case_id == bindparam("case_id"),
+            ChatMessage.room == bindparam("room"),
+            ChatMessage.seq > bindparam("after"),
         )
         .order_by(ChatMessage.seq)
-        .limit(limit or replay_limit())
+        .limit(bindparam("limit", type_=Integer))
         .options(joinedload(ChatMessage.author))
     )
-    return list(db.session.scalars(query).all())
 
 
 def serialize_message(message: ChatMessage) -> dict[str, Any]:
