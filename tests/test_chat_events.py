@@ -587,6 +587,24 @@ def test_no_system_messages_before_a_mediator_is_assigned(world):
     assert stored(world.app, queued) == [(1, "system", "")]
 
 
+def test_a_deadline_reminder_is_a_system_message_in_mediation(world):
+    from mediation.sla.sweep import run_sweep
+
+    consumer = world.socket("A")
+    join(consumer, world.case_id)
+    consumer.get_received(NS)
+    with world.app.app_context():
+        case = db.session.get(Case, world.case_id)
+        due, remind = case.due_at, case.remind_at
+    assert remind is not None and remind < due
+    report = run_sweep(world.app, now=remind)
+    assert [cid for cid, _stage in report.reminded] == [world.case_id]
+    (note,) = received(consumer, "message_created")
+    assert note["kind"] == "system" and note["data"]["action"] == "remind"
+    assert note["data"]["party"] == "mediator"
+    assert note["data"]["due_at"] == due.isoformat()
+
+
 def test_replaced_mediator_is_taken_out_of_the_rooms(world):
     old, consumer = world.socket("M"), world.socket("A")
     join(old, world.case_id)

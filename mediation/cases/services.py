@@ -1085,20 +1085,25 @@ def send_reminder(case: Case, *, now: datetime) -> list[User]:
         now=now,
     )
     case.reminded_at = now
+    data = {
+        "stage": stage,
+        "due_at": case.due_at,
+        "party": STAGE_PARTY.get(stage or ""),
+        "user_ids": sorted(u.id for u in users if u.is_active_account),
+    }
     record_event(
         case,
         actor=None,
         role="system",
         action="remind",
         from_status=case.status,
-        data={
-            "stage": stage,
-            "due_at": case.due_at,
-            "party": STAGE_PARTY.get(stage or ""),
-            "user_ids": sorted(u.id for u in users if u.is_active_account),
-        },
+        data=data,
         now=now,
     )
+    from mediation.chat.services import on_case_event  # chat imports case models
+
+    # In mediation the conversation hears of the coming deadline too.
+    on_case_event(case, action="remind", from_status=case.status, data=data, now=now)
     return users
 
 
