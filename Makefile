@@ -46,6 +46,7 @@ format: install
 bench: install translations
 	$(PY) benchmarks/filing.py
 	$(PY) benchmarks/sweep.py
+	$(PY) benchmarks/chat.py
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache .ruff_cache

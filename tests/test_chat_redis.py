@@ -1,8 +1,8 @@
 """Chat across processes through Redis: the presence registry and emits from jobs.
 
-These need the Redis of ``CHAT_TEST_REDIS_URL`` (default the local one) and are
-skipped without it. Each test uses its own key prefix / channel, so parallel
-runs do not meet.
+These need the Redis of ``TEST_REDIS_URL`` (default the local one) and are
+skipped without it, or fail when ``CI=true``. Each test uses its own key
+prefix / channel, so parallel runs do not meet.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from mediation.extensions import db
 from tests.chat_support import MONDAY, ChatWorld
 
 redis = pytest.importorskip("redis")
-REDIS_URL = os.environ.get("CHAT_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/9")
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -35,6 +35,8 @@ def redis_client():
     try:
         client.ping()
     except redis.exceptions.ConnectionError:
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"no Redis at {REDIS_URL} (CI needs it)", pytrace=False)
         pytest.skip(f"no Redis at {REDIS_URL}")
     yield client
     client.close()
