@@ -17,6 +17,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+import redis
 
 from mediation import clock
 from mediation.cases.models import Case
@@ -24,7 +25,6 @@ from mediation.chat.presence import RedisPresence, online
 from mediation.extensions import db
 from tests.chat_support import MONDAY, ChatWorld
 
-redis = pytest.importorskip("redis")
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/9")
 ROOT = Path(__file__).resolve().parent.parent
 

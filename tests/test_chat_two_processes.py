@@ -32,6 +32,7 @@ from typing import Any
 
 import pytest
 import requests
+import socketio
 from sqlalchemy import create_engine
 from sqlalchemy.engine import make_url
 
@@ -44,8 +45,6 @@ from tests.browser.conftest import (
     run_cli,
     server_env,
 )
-
-socketio = pytest.importorskip("socketio", reason="python-socketio[client] missing")
 
 ROOT = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(sys.executable).parent
