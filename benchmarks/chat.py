@@ -314,6 +314,10 @@ def gunicorn_command(port: int, app: str, connections: int) -> list[str]:
         "--no-control-socket",
         "--graceful-timeout",
         "5",
+        # The project's settings (the garbage collector of the worker), as a
+        # deployment started in the project directory gets them.
+        "-c",
+        str(ROOT / "gunicorn.conf.py"),
         "-b",
         f"{HOST}:{port}",
         app,

@@ -150,11 +150,34 @@ def _init_extensions(app: Flask) -> None:
         logger=False,
         engineio_logger=False,
     )
+    # Flask-SocketIO runs every event inside a request context built from the
+    # connection's WSGI environ (path /socket.io/). With no rule matching that
+    # path, each event's context raised and kept a NotFound with its traceback:
+    # ~60 objects per event in reference cycles (frames holding the request), left
+    # for the garbage collector, whose full collections then stalled the chat for
+    # 100-400 ms (BENCHMARKS.md, "Real-time chat"). This rule only makes the match
+    # succeed; HTTP requests to the path never reach Flask (Engine.IO answers them).
+    app.add_url_rule(
+        "/socket.io/",
+        endpoint="socketio_transport",
+        view_func=_socketio_transport,
+        strict_slashes=False,
+    )
+
+
+def _socketio_transport():
+    """Never served: Engine.IO's middleware answers /socket.io/ before Flask."""
+    from werkzeug.exceptions import NotFound
+
+    raise NotFound()
 
 
 def _register_blueprints(app: Flask) -> None:
     # Importing the route modules adds their routes to the blueprints.
     import mediation.api.common
+    import mediation.arbitration.api
+    import mediation.arbitration.documents
+    import mediation.arbitration.views
     import mediation.api.docs
     import mediation.auth.api
     import mediation.auth.views
@@ -166,6 +189,7 @@ def _register_blueprints(app: Flask) -> None:
     import mediation.notifications.views
     import mediation.sla.views  # noqa: F401
     from mediation.api import bp as api_bp
+    from mediation.arbitration import bp as arbitration_bp
     from mediation.auth import bp as auth_bp
     from mediation.cases import bp as cases_bp
     from mediation.merchants import bp as merchants_bp
@@ -173,6 +197,7 @@ def _register_blueprints(app: Flask) -> None:
 
     app.register_blueprint(auth_bp)
     app.register_blueprint(cases_bp)
+    app.register_blueprint(arbitration_bp)
     app.register_blueprint(merchants_bp)
     app.register_blueprint(notifications_bp)
     app.register_blueprint(api_bp)

@@ -42,6 +42,7 @@ DEFAULT_SLA_POLICY: dict[str, tuple[int, str]] = {
     "offer_pending": (5, "working_days"),
     "mediation_pickup": (1, "working_days"),
     "in_mediation": (10, "working_days"),
+    "arbitration_pickup": (1, "working_days"),
     "in_arbitration": (15, "working_days"),
     "fulfilment": (7, "calendar_days"),
     "confirmation": (7, "calendar_days"),
@@ -55,6 +56,7 @@ FAST_SLA_POLICY: dict[str, tuple[int, str]] = {
     "offer_pending": (30, "seconds"),
     "mediation_pickup": (20, "seconds"),
     "in_mediation": (50, "seconds"),
+    "arbitration_pickup": (20, "seconds"),
     "in_arbitration": (50, "seconds"),
     "fulfilment": (40, "seconds"),
     "confirmation": (40, "seconds"),
@@ -132,6 +134,9 @@ class Config:
     CHAT_RATE_LIMIT = os.environ.get("CHAT_RATE_LIMIT", "20 per 10 seconds")
     #: Most messages a reconnecting client gets at once (and an API page holds).
     CHAT_REPLAY_LIMIT = _int("CHAT_REPLAY_LIMIT", 500)
+    #: Chat events one server process works on at once (0: no limit). The rest
+    #: wait their turn, blocked without the GIL (docs/ARCHITECTURE.md).
+    CHAT_EVENT_CONCURRENCY = _int("CHAT_EVENT_CONCURRENCY", 4)
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"
     SESSION_COOKIE_SECURE = _bool("SESSION_COOKIE_SECURE")

@@ -59,6 +59,24 @@ ROLE = {
     "system": _l("System"),
 }
 
+#: What an arbitral award orders (the remedy types and the costs).
+ORDER_TYPE = {
+    "refund": _l("Refund"),
+    "replacement": _l("Replacement"),
+    "repair": _l("Repair"),
+    "compensation": _l("Compensation"),
+    "apology": _l("Apology"),
+    "costs": _l("Costs of the arbitration"),
+    "other": _l("Other"),
+}
+
+#: The award's decision on the claim.
+DECISION = {
+    "granted": _l("Claim granted"),
+    "partly_granted": _l("Claim partly granted"),
+    "rejected": _l("Claim rejected"),
+}
+
 ACTION = {
     "file": _l("Complaint filed"),
     "route": _l("Sent to the merchant"),
@@ -88,6 +106,9 @@ ACTION = {
     "request_info": _l("Request information"),
     "issue_award": _l("Issue the award"),
     "correct_award": _l("Correct the award"),
+    "refuse_correction": _l("Refuse the correction"),
+    "decide_objection": _l("Decide the objection"),
+    "lapse_info": _l("Information request lapsed"),
     "link_merchant": _l("Link the merchant"),
     "dismiss": _l("Dismiss"),
     "reassign": _l("Reassign"),

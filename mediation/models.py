@@ -1,5 +1,11 @@
 """Imports every model module so that metadata (and Alembic) sees all tables."""
 
+from mediation.arbitration.models import (  # noqa: F401
+    Award,
+    AwardCorrection,
+    InfoRequest,
+    Objection,
+)
 from mediation.auth.models import ApiToken, MerchantClaim, User  # noqa: F401
 from mediation.cases.models import (  # noqa: F401
     Case,

@@ -690,3 +690,41 @@ def test_each_event_costs_a_fixed_small_number_of_statements(world, actor_auth):
     with statements(world.app) as seen:
         assert ack(consumer, "read", {**room, "seq": 5})["last_read"] == 5
     assert len(seen) == 2, seen  # user + case, the upsert
+
+
+def test_the_in_process_rate_window_moves_with_the_clock():
+    from mediation.chat.events import LocalMovingWindow
+
+    window = LocalMovingWindow(2, 10)
+    clock.freeze(MONDAY)
+    try:
+        assert window.hit("a") and window.hit("a")
+        assert not window.hit("a")  # a refused hit is not counted
+        assert window.hit("b")
+        clock.advance(timedelta(seconds=5))
+        assert not window.hit("a")
+        clock.advance(timedelta(seconds=5, milliseconds=1))
+        # The first two hits left the window; "b" is forgotten at the next prune.
+        assert window.hit("a")
+        assert "b" not in window._hits
+        assert window.hit("a") and not window.hit("a")
+    finally:
+        clock.unfreeze()
+
+
+def test_socket_events_leave_no_exception_behind(world):
+    """Each event runs in a request context for the /socket.io/ path; the URL
+    rule for it keeps that context from raising (and keeping) a NotFound with its
+    traceback, garbage in reference cycles for every event."""
+    consumer = world.socket("A")
+    assert join(consumer, world.case_id)["ok"] is True
+    with world.app.test_request_context("/socket.io/"):
+        from flask import request
+
+        assert request.routing_exception is None
+        assert request.url_rule.endpoint == "socketio_transport"
+    # Over HTTP, Engine.IO answers the path, never Flask's 404 page.
+    client = world.app.test_client()
+    answer = client.get("/socket.io/?EIO=4&transport=polling")
+    assert answer.status_code in (200, 400), answer.status_code
+    assert b"<html" not in answer.data.lower()

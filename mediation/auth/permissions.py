@@ -52,7 +52,13 @@ def case_relation(user: User | None, case: Case) -> str | None:
     if user.role == Role.arbitrator.value:
         if case.arbitrator_id == user.id:
             return "arbitrator"
-        if case.status == lc.IN_ARBITRATION and case.arbitrator_id is None:
+        if (
+            case.status == lc.IN_ARBITRATION
+            and case.arbitrator_id is None
+            # An arbitrator never decides (nor sees in the queue) a case they
+            # mediated.
+            and case.mediator_id != user.id
+        ):
             return "arbitrator"
         return None
     if user.role == Role.regulator.value:
@@ -89,7 +95,9 @@ def visible_cases(user: User) -> Select:
         return query.where(
             or_(
                 Case.arbitrator_id == user.id,
-                (Case.status == lc.IN_ARBITRATION) & Case.arbitrator_id.is_(None),
+                (Case.status == lc.IN_ARBITRATION)
+                & Case.arbitrator_id.is_(None)
+                & or_(Case.mediator_id.is_(None), Case.mediator_id != user.id),
             )
         )
     if role == Role.regulator.value:

@@ -86,14 +86,17 @@ ACTIONS: tuple[str, ...] = (
     "request_info",
     "issue_award",
     "correct_award",
+    "refuse_correction",
     "link_merchant",
     "dismiss",
     "reassign",
+    "decide_objection",
     "request_evidence",
     "provide_evidence",
     "route",
     "expire",
     "auto_assign",
+    "lapse_info",
 )
 
 
@@ -120,6 +123,12 @@ class Facts:
     #: Parties that already objected to the arbitrator.
     objected_by: frozenset[str] = field(default_factory=frozenset)
     has_award: bool = False
+    #: An objection to the arbitrator waits for the regulator's decision.
+    objection_pending: bool = False
+    #: The award's correction window is open now.
+    correction_open: bool = False
+    #: A correction request waits for the arbitrator.
+    correction_pending: bool = False
     #: The deadline clock is stopped (the merchant side waits on the consumer).
     clock_paused: bool = False
 
@@ -348,6 +357,11 @@ _add(
         and ("merchant" if r == "platform" else r) in f.info_pending_for
     ),
 )
+# An information request past its deadline lapses (the SLA sweep).
+_add(
+    [IN_ARBITRATION], ["system"], "lapse_info", None, lambda f, r: bool(f.info_pending_for)
+)
+# Each party may object to the arbitrator once; a regulator decides.
 _add(
     [IN_ARBITRATION],
     ("consumer",) + SIDE,
@@ -356,20 +370,40 @@ _add(
     lambda f, r: (
         _side_acts(f, r)
         and f.has_arbitrator
+        and not f.objection_pending
         and ("merchant" if r == "platform" else r) not in f.objected_by
     ),
 )
 _add(
     [IN_ARBITRATION],
+    ["regulator"],
+    "decide_objection",
+    None,
+    lambda f, r: f.objection_pending,
+)
+# No award while a party still has to answer or an objection is undecided.
+_add(
+    [IN_ARBITRATION],
     ["arbitrator"],
     "issue_award",
     AWARDED,
-    lambda f, r: f.has_arbitrator,
+    lambda f, r: f.has_arbitrator
+    and not f.info_pending_for
+    and not f.objection_pending,
 )
 
-# After the award.
-_add([AWARDED], ("consumer",) + SIDE, "request_correction", None, _side_acts)
-_add([AWARDED], ["arbitrator"], "correct_award", None)
+# After the award: corrections of clerical or computational errors, in the window.
+_add(
+    [AWARDED],
+    ("consumer",) + SIDE,
+    "request_correction",
+    None,
+    lambda f, r: _side_acts(f, r) and f.correction_open and not f.correction_pending,
+)
+_add([AWARDED], ["arbitrator"], "correct_award", None, lambda f, r: f.correction_pending)
+_add(
+    [AWARDED], ["arbitrator"], "refuse_correction", None, lambda f, r: f.correction_pending
+)
 
 # Fulfilment.
 _add(

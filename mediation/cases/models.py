@@ -99,6 +99,9 @@ class Case(db.Model):
     paused_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     #: Seconds left on the deadline when the clock stopped.
     paused_remaining: Mapped[int | None] = mapped_column()
+    #: The earliest deadline of the case's open information requests (arbitration):
+    #: the sweep lapses a request when it passes. None when none is open.
+    info_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True)
     mediator_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
     arbitrator_id: Mapped[int | None] = mapped_column(
         ForeignKey("users.id"), index=True

@@ -30,6 +30,7 @@ MAX_ID = 2**31 - 1
 CATEGORIES = tuple(c.value for c in Category)
 REMEDY_TYPES = tuple(t.value for t in RemedyType)
 DECISIONS = ("granted", "partly_granted", "rejected")
+ORDER_TYPES = (*(t.value for t in RemedyType), "costs")
 TEXT_MAX = 5000
 SHORT_TEXT_MAX = 2000
 
@@ -161,6 +162,12 @@ class OfferSchema(BaseSchema):
     text = Text(required=True, validate=validate.Length(max=SHORT_TEXT_MAX))
 
 
+class OrderSchema(OfferSchema):
+    """One order of an award: a remedy, or the costs of the arbitration."""
+
+    type = fields.String(required=True, validate=validate.OneOf(ORDER_TYPES))
+
+
 class ReasonSchema(BaseSchema):
     """An action that needs a reason (reject, withdraw, dismiss ...)."""
 
@@ -244,6 +251,9 @@ class AnswerInfoSchema(BaseSchema):
 
     text = Text(required=True, validate=validate.Length(max=TEXT_MAX))
     evidence_ids = fields.List(Id(), load_default=list)
+    request_id = Id(
+        metadata={"description": "The request answered (default: your oldest open)."}
+    )
 
 
 class AwardActionSchema(BaseSchema):
@@ -252,7 +262,19 @@ class AwardActionSchema(BaseSchema):
     findings = Text(required=True, validate=validate.Length(max=TEXT_MAX * 4))
     reasons = Text(required=True, validate=validate.Length(max=TEXT_MAX * 4))
     decision = fields.String(required=True, validate=validate.OneOf(DECISIONS))
-    orders = fields.List(fields.Nested(OfferSchema), load_default=list)
+    orders = fields.List(fields.Nested(OrderSchema), load_default=list)
+
+
+class DecideObjectionSchema(BaseSchema):
+    """The regulator upholds or dismisses an objection to the arbitrator."""
+
+    decision = fields.String(
+        required=True, validate=validate.OneOf(("upheld", "dismissed"))
+    )
+    reason = Text(required=True, validate=validate.Length(max=SHORT_TEXT_MAX))
+    user_id = Id(
+        metadata={"description": "The new arbitrator (required when upheld)."}
+    )
 
 
 class RequestEvidenceSchema(BaseSchema):
@@ -278,6 +300,8 @@ ACTION_SCHEMAS: dict[str, type[BaseSchema]] = {
     "answer_info": AnswerInfoSchema,
     "issue_award": AwardActionSchema,
     "correct_award": AwardActionSchema,
+    "refuse_correction": ReasonSchema,
+    "decide_objection": DecideObjectionSchema,
     "rate": RateSchema,
     "link_merchant": LinkMerchantSchema,
     "reassign": ReassignSchema,

@@ -43,7 +43,7 @@ from mediation.sla.policy import (
     DEFAULT_REMINDER_LEAD,
     deadline_for,
     reminder_at,
-    stage_of,
+    case_stage,
 )
 from mediation.unit_of_work import after_commit, current_bulk
 
@@ -91,6 +91,7 @@ def facts_for(case: Case) -> lc.Facts:
         if proposal.merchant_accepted_at:
             accepted.add("merchant")
     return lc.Facts(
+        **arbitration.facts(case),
         has_merchant=case.merchant_id is not None,
         has_platform=case.platform_id is not None,
         consumer_consented=case.arbitration_consent,
@@ -110,8 +111,8 @@ def facts_for(case: Case) -> lc.Facts:
 def allowed_actions(case: Case, relation: str | None) -> list[str]:
     """Return the actions open to ``relation`` on ``case`` now.
 
-    These are the lifecycle table's actions that this release can carry out
-    (the arbitration actions join when their handlers do).
+    These are the lifecycle table's actions that have a handler, less the
+    system's own (routing, deadlines).
     """
     return [
         a
@@ -409,7 +410,7 @@ def file_case(consumer: User, filing: Filing, *, now: datetime) -> Case:
 
 Handler = Callable[[Case, dict[str, Any], User | None, str, datetime], dict[str, Any]]
 HANDLERS: dict[str, Handler] = {}
-SYSTEM_ACTIONS = frozenset({"route", "expire", "auto_assign"})
+SYSTEM_ACTIONS = frozenset({"route", "expire", "auto_assign", "lapse_info"})
 
 
 def handles(*actions: str) -> Callable[[Handler], Handler]:
@@ -484,11 +485,7 @@ def apply_action(
 
 
 def _stage(case: Case) -> str | None:
-    return stage_of(
-        case.status,
-        has_mediator=case.mediator_id is not None,
-        fulfilment_marked=case.fulfilment_marked_at is not None,
-    )
+    return case_stage(case)
 
 
 def business_calendar() -> BusinessCalendar:
@@ -511,6 +508,12 @@ def _set_deadline(case: Case, now: datetime) -> None:
         case.remind_at = reminder_for(stage, now, case.due_at)
         if bulk is not None:
             bulk.cache[key] = (case.due_at, case.remind_at)
+    if stage == "fulfilment" and case.status == lc.AWARDED:
+        # An award's orders may give the merchant longer than the policy does.
+        due = arbitration.performance_due(case)
+        if due is not None and case.due_at is not None and due > case.due_at:
+            case.due_at = due
+            case.remind_at = reminder_for(stage, now, due)
     case.reminded_at = None
     # A new stage starts a running clock.
     case.paused_at = None
@@ -550,6 +553,8 @@ def _entered(case: Case, status: str, from_status: str, now: datetime) -> None:
                 offer.decided_at = now
     if status in (lc.SETTLED, lc.AWARDED):
         case.fulfilment_marked_at = None
+    if status == lc.CLOSED_NONCOMPLIANT:
+        arbitration.notify_noncompliance(case, now)
     if lc.is_closed(status):
         case.closed_at = now
         case.due_at = None
@@ -849,6 +854,7 @@ def _take(case, payload, actor, relation, now):
         case.mediator_id = actor.id
         case.mediator = actor
     else:
+        arbitration.check_not_mediator(case, actor)
         case.arbitrator_id = actor.id
         case.arbitrator = actor
     return {"user_id": actor.id}
@@ -927,9 +933,19 @@ def _mark_fulfilled(case, payload, actor, relation, now):
     return {"text": (payload.get("text") or "").strip()}
 
 
-@handles("confirm_fulfilment", "report_unfulfilled")
+@handles("confirm_fulfilment")
 def _fulfilment(case, payload, actor, relation, now):
     return {"text": (payload.get("text") or "").strip()}
+
+
+@handles("report_unfulfilled")
+def _report_unfulfilled(case, payload, actor, relation, now):
+    data: dict[str, Any] = {"text": (payload.get("text") or "").strip()}
+    if lc.next_status(case.status, relation, "report_unfulfilled", facts_for(case)) == (
+        lc.CLOSED_NONCOMPLIANT
+    ):
+        data["noncompliance"] = arbitration.noncompliance_fact(case)
+    return data
 
 
 @handles("rate")
@@ -946,11 +962,19 @@ def _rate(case, payload, actor, relation, now):
 def _expire(case, payload, actor, relation, now):
     # The fact credit reads later: which deadline passed and who missed it.
     stage = _stage(case)
-    return {
+    data: dict[str, Any] = {
         "stage": stage,
         "due_at": case.due_at,
         "late_party": STAGE_PARTY.get(stage or ""),
     }
+    if case.status == lc.IN_MEDIATION:
+        # Where the failed mediation leads (arbitration, or a referral note).
+        data.update(after_failed_mediation(case))
+    elif lc.next_status(case.status, relation, "expire", facts_for(case)) == (
+        lc.CLOSED_NONCOMPLIANT
+    ):
+        data["noncompliance"] = arbitration.noncompliance_fact(case)
+    return data
 
 
 @handles("auto_assign")
@@ -981,6 +1005,7 @@ STAGE_PARTY: dict[str, str] = {
     "offer_pending": "consumer",
     "mediation_pickup": "mediator",
     "in_mediation": "mediator",
+    "arbitration_pickup": "arbitrator",
     "in_arbitration": "arbitrator",
     "fulfilment": "merchant",
     "confirmation": "consumer",
@@ -1017,7 +1042,7 @@ def pick_assignee(case: Case) -> User | None:
         ]
     elif case.status == lc.IN_ARBITRATION:
         column = Case.arbitrator_id
-        users = [u for u in _active(Role.arbitrator) if u.id != case.mediator_id]
+        users = sorted(arbitration.eligible_arbitrators(case), key=lambda u: u.id)
     else:
         return None
     if not users:
@@ -1057,8 +1082,12 @@ def responsible_users(case: Case) -> list[User]:
         ]
     elif stage == "in_mediation" and case.mediator is not None:
         users = [case.mediator]
-    elif stage == "in_arbitration":
-        users = [case.arbitrator] if case.arbitrator else _active(Role.arbitrator)
+    elif stage in ("arbitration_pickup", "in_arbitration"):
+        users = (
+            [case.arbitrator]
+            if case.arbitrator
+            else [u for u in _active(Role.arbitrator) if u.id != case.mediator_id]
+        )
     if not users and stage is not None:
         users = _regulators()
     return users
@@ -1181,3 +1210,7 @@ def get_offer(case: Case, offer_id: int) -> Offer:
     if offer is None or offer.case_id != case.id:
         raise NotFound()
     return offer
+
+
+# The arbitration handlers register themselves (they import this module's helpers).
+from mediation.arbitration import services as arbitration  # noqa: E402

@@ -49,7 +49,7 @@ from mediation.errors import (
 )
 from mediation.extensions import db
 from mediation.merchants.services import platforms
-from mediation.sla.policy import stage_of
+from mediation.sla.policy import case_stage
 
 #: Who must act in each deadline stage, and what they must do.
 NEXT_STEP: dict[str, Any] = {
@@ -61,6 +61,7 @@ NEXT_STEP: dict[str, Any] = {
     "offer_pending": _l("The consumer accepts or rejects the offer."),
     "mediation_pickup": _l("A mediator takes the case."),
     "in_mediation": _l("The mediator concludes the mediation."),
+    "arbitration_pickup": _l("An arbitrator takes the case."),
     "in_arbitration": _l("The arbitrator issues the award."),
     "fulfilment": _l("The merchant fulfils the agreement and marks it as fulfilled."),
     "confirmation": _l("The consumer confirms the fulfilment."),
@@ -505,11 +506,7 @@ def _render_detail(
             action_forms[action] = bound[action]
         elif action in forms.ACTION_FORMS:
             action_forms[action] = _action_form(action, case, formdata=None)
-    stage = stage_of(
-        case.status,
-        has_mediator=case.mediator_id is not None,
-        fulfilment_marked=case.fulfilment_marked_at is not None,
-    )
+    stage = case_stage(case)
     events = db.session.scalars(
         db.select(CaseEvent)
         .where(CaseEvent.case_id == case.id)

@@ -22,8 +22,11 @@ writes nothing. ``tests/test_chat_events.py`` counts the statements per event.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
+import threading
+from collections import deque
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
@@ -203,22 +206,65 @@ def user_and_case(case_id: int) -> tuple[User, Case]:
     return user, case
 
 
-def _rate_limiter(app: Flask) -> tuple[MovingWindowRateLimiter, Any] | None:
-    """Return the chat's per-user limiter and its limit (None: no limit).
+class LocalMovingWindow:
+    """A moving-window counter per key, in this process: ``hit`` is O(1) amortised.
 
-    It counts in the rate-limit storage (Redis with ``REDIS_URL``), so the
-    limit holds across server processes.
+    For a single server process (no ``REDIS_URL``). The ``limits`` library's
+    memory storage starts a timer thread on every hit that scans every key, which
+    at 2,000 chat users doubled the CPU cost of a message (benchmarks/chat.py).
+    Times come from :mod:`mediation.clock`, so tests can move them.
+    """
+
+    def __init__(self, amount: int, seconds: float) -> None:
+        self.amount, self.seconds = amount, seconds
+        self._hits: dict[str, deque[float]] = {}
+        self._lock = threading.Lock()
+        self._pruned = 0.0
+
+    def hit(self, key: str) -> bool:
+        """Count a hit of ``key`` unless it is over the limit; say whether counted."""
+        now = clock.now_utc().timestamp()
+        horizon = now - self.seconds
+        with self._lock:
+            hits = self._hits.setdefault(key, deque())
+            while hits and hits[0] <= horizon:
+                hits.popleft()
+            if len(hits) >= self.amount:
+                return False
+            hits.append(now)
+            if now - self._pruned > self.seconds:
+                # Forget users who sent nothing in the last window.
+                self._pruned = now
+                for stale in [k for k, v in self._hits.items() if v[-1] <= horizon]:
+                    del self._hits[stale]
+            return True
+
+
+def _rate_limiter(app: Flask) -> Callable[[str], bool] | None:
+    """Return the chat's per-user limiter (None: no limit): ``hit(user key)``.
+
+    With ``REDIS_URL`` it counts in Redis (the rate-limit storage), so the limit
+    holds across server processes; otherwise in this process.
     """
     spec = app.config.get("CHAT_RATE_LIMIT", DEFAULT_RATE_LIMIT)
     if not spec or str(spec).strip() in ("0", "off", "none"):
         return None
     cached = app.extensions.get(_RATE_KEY)
-    if cached is None or cached[2] != spec:
+    if cached is None or cached[1] != spec:
+        item = parse_limit(spec)
         uri = app.config.get("RATELIMIT_STORAGE_URI") or "memory://"
-        limiter = MovingWindowRateLimiter(storage_from_string(uri))
-        cached = (limiter, parse_limit(spec), spec)
+        if uri.startswith("memory://"):
+            local = LocalMovingWindow(item.amount, item.get_expiry())
+            hit = local.hit
+        else:
+            shared = MovingWindowRateLimiter(storage_from_string(uri))
+
+            def hit(key: str) -> bool:
+                return shared.hit(item, "chat", key)
+
+        cached = (hit, spec)
         app.extensions[_RATE_KEY] = cached
-    return cached[0], cached[1]
+    return cached[0]
 
 
 def _check_rate(user: User) -> None:
@@ -227,11 +273,10 @@ def _check_rate(user: User) -> None:
 
     :raise RateLimited: when the user sent ``CHAT_RATE_LIMIT`` messages already.
     """
-    found = _rate_limiter(current_app._get_current_object())
-    if found is None:
+    hit = _rate_limiter(current_app._get_current_object())
+    if hit is None:
         return
-    limiter, item = found
-    if not limiter.hit(item, "chat", str(user.id)):
+    if not hit(str(user.id)):
         raise RateLimited(
             _l("You are sending messages too fast; wait a moment and try again.")
         )
@@ -259,7 +304,8 @@ def _event(fn: Callable[..., dict[str, Any] | None]) -> Callable[..., Any]:
     @functools.wraps(fn)
     def wrapper(data: Any = None, *args: Any) -> dict[str, Any] | None:
         try:
-            return fn(data)
+            with _turn(current_app):
+                return fn(data)
         except DomainError as exc:
             _rollback()
             return socket_error(exc)
@@ -277,6 +323,27 @@ def _event(fn: Callable[..., dict[str, Any] | None]) -> Callable[..., Any]:
             }
 
     return wrapper
+
+
+_GATE_KEY = "mediation.chat.gate"
+
+
+def _turn(app: Flask) -> Any:
+    """Wait for one of the process's ``CHAT_EVENT_CONCURRENCY`` event slots.
+
+    Every WebSocket has a thread of its own, and each event makes a few database
+    round trips, each releasing and retaking the GIL. After any pause (a garbage
+    collection, a slow commit) dozens of connections' events would run at once and
+    every round trip would queue for the GIL behind all the others: a convoy that
+    took seconds to drain (benchmarks/chat.py). A few slots keep the CPU busy while
+    the rest wait on a semaphore, which holds no GIL; they go on in turn.
+    """
+    gate = app.extensions.get(_GATE_KEY)
+    if gate is None:
+        size = int(app.config.get("CHAT_EVENT_CONCURRENCY") or 0)
+        gate = threading.BoundedSemaphore(size) if size > 0 else contextlib.nullcontext()
+        gate = app.extensions.setdefault(_GATE_KEY, gate)
+    return gate
 
 
 def _rollback() -> None:

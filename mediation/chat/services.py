@@ -54,7 +54,9 @@ DEFAULT_MAX_LENGTH = 2000
 DEFAULT_REPLAY_LIMIT = 500
 _SURROGATE = re.compile("[\ud800-\udfff]")
 #: Case actions after which someone may have lost a room (see :func:`on_case_event`).
-MEMBERSHIP_ACTIONS = frozenset({"take", "reassign", "auto_assign", "link_merchant"})
+MEMBERSHIP_ACTIONS = frozenset(
+    {"take", "reassign", "auto_assign", "link_merchant", "decide_objection"}
+)
 
 
 # Rooms and access -------------------------------------------------------------

@@ -67,6 +67,38 @@ MESSAGES: dict[str, Any] = {
     ),
     "case_rate": _l("The consumer rated the handling of complaint %(reference)s."),
     "case_evidence": _l("New evidence was added to complaint %(reference)s."),
+    "case_request_info": _l(
+        "The arbitrator asks for information on complaint %(reference)s."
+    ),
+    "case_answer_info": _l(
+        "A party answered the arbitrator's request on complaint %(reference)s."
+    ),
+    "case_lapse_info": _l(
+        "An information request on complaint %(reference)s was not answered in time."
+    ),
+    "case_object_arbitrator": _l(
+        "A party objected to the arbitrator of complaint %(reference)s."
+    ),
+    "objection_filed": _l(
+        "An objection to the arbitrator of complaint %(reference)s awaits your "
+        "decision."
+    ),
+    "case_decide_objection": _l(
+        "The regulator decided the objection on complaint %(reference)s."
+    ),
+    "case_issue_award": _l("The award on complaint %(reference)s has been issued."),
+    "case_request_correction": _l(
+        "A correction of the award on complaint %(reference)s was requested."
+    ),
+    "case_correct_award": _l(
+        "The award on complaint %(reference)s was corrected (a new version)."
+    ),
+    "case_refuse_correction": _l(
+        "The arbitrator refused to correct the award on complaint %(reference)s."
+    ),
+    "case_noncompliant": _l(
+        "Complaint %(reference)s closed as not complied with by %(merchant)s."
+    ),
     "claim_approved": _l("Your request to act for %(merchant)s was approved."),
     "claim_rejected": _l("Your request to act for %(merchant)s was refused."),
 }

@@ -26,6 +26,7 @@ PARTY_OF_STAGE: dict[str, str] = {
     "offer_pending": "consumer",
     "mediation_pickup": "mediators_queue",
     "in_mediation": "mediator",
+    "arbitration_pickup": "arbitrators_queue",
     "in_arbitration": "arbitrator",
     "fulfilment": "merchant",
     "confirmation": "consumer",
@@ -39,6 +40,7 @@ PARTY_LABELS: dict[str, Any] = {
     "consumer": _l("Consumer"),
     "mediators_queue": _l("Mediators' queue"),
     "mediator": _l("Mediator"),
+    "arbitrators_queue": _l("Arbitrators' queue"),
     "arbitrator": _l("Arbitrator"),
 }
 
@@ -153,11 +155,7 @@ def deadline_view(
     """
     if case.status in lc.CLOSED_STATUSES:
         return None
-    stage = sla_policy.stage_of(
-        case.status,
-        has_mediator=case.mediator_id is not None,
-        fulfilment_marked=case.fulfilment_marked_at is not None,
-    )
+    stage = sla_policy.case_stage(case)
     paused = case.paused_at is not None
     due_at = case.due_at
     if stage is None or stage not in policy or (due_at is None and not paused):

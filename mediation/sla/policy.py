@@ -8,6 +8,7 @@ Without one, the functions count Monday to Friday only.
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from mediation.cases import lifecycle as lc
@@ -94,20 +95,39 @@ def add_duration(
     return start + timedelta(seconds=amount)
 
 
-def stage_of(status: str, *, has_mediator: bool, fulfilment_marked: bool) -> str | None:
+def stage_of(
+    status: str,
+    *,
+    has_mediator: bool,
+    fulfilment_marked: bool,
+    has_arbitrator: bool = True,
+) -> str | None:
     """Return the policy stage a case is in, or None when no deadline runs.
 
     :param status: the case status.
     :param has_mediator: a mediator has taken the case (pick-up vs conclusion).
     :param fulfilment_marked: the merchant said it fulfilled (consumer confirms).
+    :param has_arbitrator: an arbitrator has the case (pick-up vs the award).
     """
     if status in lc.CLOSED_STATUSES:
         return None
     if status == lc.IN_MEDIATION:
         return "in_mediation" if has_mediator else "mediation_pickup"
+    if status == lc.IN_ARBITRATION:
+        return "in_arbitration" if has_arbitrator else "arbitration_pickup"
     if status in (lc.SETTLED, lc.AWARDED):
         return "confirmation" if fulfilment_marked else "fulfilment"
     return status
+
+
+def case_stage(case: Any) -> str | None:
+    """Return the policy stage of a case (anything with the case's columns)."""
+    return stage_of(
+        case.status,
+        has_mediator=case.mediator_id is not None,
+        fulfilment_marked=case.fulfilment_marked_at is not None,
+        has_arbitrator=case.arbitrator_id is not None,
+    )
 
 
 def deadline_for(

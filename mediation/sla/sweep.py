@@ -96,6 +96,7 @@ def run_sweep(app: Flask, *, now: datetime, batch_size: int = 200) -> SweepRepor
     report = SweepReport(now=now)
     with app.app_context():
         try:
+            _info_lapses(report, now, batch_size)
             _reminders(report, now, batch_size)
             _steps(report, now, batch_size)
         finally:
@@ -202,6 +203,38 @@ def _steps(report: SweepReport, now: datetime, batch_size: int) -> None:
     _in_batches(report, now, query, Case.due_at, batch_size, due=_step_due, work=_step)
 
 
+def _info_lapses(report: SweepReport, now: datetime, batch_size: int) -> None:
+    """Lapse the arbitrator's information requests whose deadline passed.
+
+    The award deadline stopped while they were open; it runs again once none is.
+    """
+    query = db.select(Case).where(
+        Case.status == lc.IN_ARBITRATION, Case.info_due_at <= now
+    )
+    _in_batches(
+        report,
+        now,
+        query,
+        Case.info_due_at,
+        batch_size,
+        due=_info_lapse_due,
+        work=_lapse,
+    )
+
+
+def _info_lapse_due(case: Case, now: datetime) -> bool:
+    return (
+        case.status == lc.IN_ARBITRATION
+        and case.info_due_at is not None
+        and case.info_due_at <= now
+    )
+
+
+def _lapse(report: SweepReport, case: Case, now: datetime) -> None:
+    apply_action(case, "lapse_info", {}, actor=None, relation="system", now=now)
+    report.steps.append((case.id, "lapse_info", case.status, case.status))
+
+
 def _in_batches(report, now, query, column, batch_size, *, due, work) -> None:
     """Claim ``query`` batch by batch and run ``work`` on each case still ``due``.
 
@@ -304,10 +337,6 @@ def _step(report: SweepReport, case: Case, now: datetime) -> None:
 
 
 def _stage_name(case: Case) -> str | None:
-    from mediation.sla.policy import stage_of
+    from mediation.sla.policy import case_stage
 
-    return stage_of(
-        case.status,
-        has_mediator=case.mediator_id is not None,
-        fulfilment_marked=case.fulfilment_marked_at is not None,
-    )
+    return case_stage(case)

@@ -18,7 +18,7 @@ from mediation.cases.models import Case
 from mediation.cases.views import NEXT_STEP, signed_in
 from mediation.extensions import db
 from mediation.sla import display
-from mediation.sla.policy import stage_of
+from mediation.sla.policy import case_stage
 
 #: How far ahead the overdue page looks for deadlines about to pass.
 DUE_SOON = timedelta(hours=24)
@@ -80,11 +80,7 @@ def overdue():
     ).all()
     groups: dict[str, dict[str, Any]] = {}
     for case in cases:
-        stage = stage_of(
-            case.status,
-            has_mediator=case.mediator_id is not None,
-            fulfilment_marked=case.fulfilment_marked_at is not None,
-        )
+        stage = case_stage(case)
         group = groups.setdefault(
             stage or case.status,
             {"stage": stage or case.status, "overdue": 0, "soon": 0, "cases": []},
