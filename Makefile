@@ -18,6 +18,7 @@ $(VENV)/.installed: setup.cfg pyproject.toml
 	touch $@
 
 install: $(VENV)/.installed
+	@fc-list 2>/dev/null | grep -qi "Noto Serif CJK" || echo "make: the award PDF needs the Noto CJK fonts and Pango: apt-get install fonts-noto-cjk libpango-1.0-0 libpangoft2-1.0-0" >&2
 
 translations: install
 	$(VENV)/bin/pybabel -q compile -d mediation/translations

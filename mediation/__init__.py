@@ -175,10 +175,10 @@ def _socketio_transport():
 def _register_blueprints(app: Flask) -> None:
     # Importing the route modules adds their routes to the blueprints.
     import mediation.api.common
+    import mediation.api.docs
     import mediation.arbitration.api
     import mediation.arbitration.documents
     import mediation.arbitration.views
-    import mediation.api.docs
     import mediation.auth.api
     import mediation.auth.views
     import mediation.cases.api

@@ -338,6 +338,7 @@ def _notes_html(w: World, actor: str, response) -> str:
 CASE = "/cases/<int:case_id>"
 API_CASE = "/api/v1/cases/<int(max=2147483647):case_id>"
 API_EVIDENCE = API_CASE + "/evidence/<int(max=2147483647):evidence_id>"
+AWARD_CASE = "/cases/<int(max=2147483647):case_id>"
 
 
 @dataclass(frozen=True)
@@ -404,6 +405,41 @@ def _fresh_in_arbitration(w: World) -> int:
     return w.fresh_case(then="in_arbitration")
 
 
+def _awarded(w: World) -> int:
+    """A case of A against S awarded by the arbitrator (mediated by the mediator),
+    made once per test."""
+    if "awarded" not in w.ids:
+        case_id = w.fresh_case(then="in_arbitration")
+        award = {
+            "decision": "granted",
+            "findings": "The kettle leaks.",
+            "reasons": "The defect is proven.",
+            "orders": [
+                {
+                    "type": "refund",
+                    "amount": 19900,
+                    "deadline": "2026-03-16",
+                    "text": "Full refund.",
+                }
+            ],
+        }
+        with w.app.app_context():
+            case = db.session.get(Case, case_id)
+            arbitrator = db.session.get(User, w.users["arb"].id)
+            for action, payload in (("take", {}), ("issue_award", award)):
+                services.apply_action(
+                    case,
+                    action,
+                    payload,
+                    actor=arbitrator,
+                    relation="arbitrator",
+                    now=clock.now_utc(),
+                )
+            db.session.commit()
+        w.ids["awarded"] = case_id
+    return w.ids["awarded"]
+
+
 PUBLIC = cells(200)
 #: Pages for anyone signed in.
 SIGNED_IN = cells(200, anon=LOGIN)
@@ -413,6 +449,10 @@ REGULATOR_API = cells(403, anon=401, reg=200)
 #: The main case (awaiting S's answer): A, S and regulators see it.
 MAIN_CASE_PAGE = cells(404, anon=LOGIN, A=200, S=200, reg=200)
 MAIN_CASE_API = cells(404, anon=401, A=200, S=200, reg=200)
+#: The award of a case: its parties, its arbitrator and regulators (the mediator
+#: who mediated it sees the case, not the award).
+AWARD_PAGE = cells(404, anon=LOGIN, A=200, S=200, med=403, arb=200, reg=200)
+AWARD_API = cells(404, anon=401, A=200, S=200, med=403, arb=200, reg=200)
 LISTS_HTML = {a: LOGIN if a == "anon" else sees(*VISIBLE[a]) for a in ACTORS}
 LISTS_API = {a: 401 if a == "anon" else sees(*VISIBLE[a]) for a in ACTORS}
 NOTES_HTML = cells(notes(own=False), anon=LOGIN, A=notes(own=True))
@@ -504,6 +544,15 @@ MATRIX: list[Row] = [
         observe=_listed_html,
         needs=EVERY_CASE,
         note="the mediators' workspace: the queue and the mediator's own caseload",
+    ),
+    _html(
+        "GET",
+        "/arbitration",
+        cells(403, anon=LOGIN, arb=sees("arbitration"), reg=sees("arbitration")),
+        observe=_listed_html,
+        needs=EVERY_CASE,
+        note="the arbitrators' workspace (queue, caseload); regulators see every "
+        "case in arbitration",
     ),
     _html("GET", "/cases/overdue", REGULATOR_PAGE),
     # Case pages --------------------------------------------------------------------
@@ -621,6 +670,25 @@ MATRIX: list[Row] = [
         CASE + "/evidence/<int:evidence_id>",
         MAIN_CASE_PAGE,
     ),
+    _html("GET", CASE + "/file", MAIN_CASE_PAGE, note="the case file: parties' own"),
+    _html(
+        "GET",
+        CASE + "/file",
+        cells(404, anon=LOGIN, A=200, S=200, med=403, arb=200, reg=200),
+        variant="in arbitration, no arbitrator",
+        path="/cases/{arbitration}/file",
+        note="an arbitrator reads the file before taking the case; its mediator "
+        "has the case page, not the file",
+    ),
+    # Awards --------------------------------------------------------------------------
+    _html(
+        "GET",
+        AWARD_CASE + "/award",
+        AWARD_PAGE,
+        fresh=_awarded,
+        note="the parties, the case's arbitrator, regulators; not the mediator",
+    ),
+    _html("GET", AWARD_CASE + "/award.pdf", AWARD_PAGE, fresh=_awarded),
     # Notifications -----------------------------------------------------------------
     _html("GET", "/notifications/", NOTES_HTML, observe=_notes_html, needs=EVERY_CASE),
     _html("POST", "/notifications/read", cells(302, anon=LOGIN)),
@@ -754,6 +822,16 @@ MATRIX: list[Row] = [
         body=_evidence_upload,
     ),
     _api("GET", API_EVIDENCE, MAIN_CASE_API),
+    _api("GET", API_CASE + "/award", AWARD_API, fresh=_awarded),
+    _api(
+        "GET",
+        API_CASE + "/award",
+        cells(404, anon=401, med=403, arb=403),
+        variant="in arbitration, no award yet",
+        path="/api/v1/cases/{arbitration}/award",
+        note="404 for those who may read an award (none yet); the arbitrators "
+        "who see it in their queue are not its arbitrator",
+    ),
     # API: merchants ----------------------------------------------------------------
     _api("GET", "/api/v1/merchants", PUBLIC),
     _api(

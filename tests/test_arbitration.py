@@ -21,7 +21,7 @@ from mediation.auth.permissions import case_relation, visible_cases
 from mediation.cases import lifecycle as lc
 from mediation.cases import services
 from mediation.cases.chain import verify_events
-from mediation.cases.models import Case, CaseEvent, Evidence
+from mediation.cases.models import Case, Evidence
 from mediation.chat.services import room_access
 from mediation.errors import InvalidTransition, ValidationError
 from mediation.extensions import db
@@ -843,3 +843,45 @@ def test_the_arbitration_actions_through_the_api(
     assert refused.status_code == 200
     # A regulator acts only on objections; the merchant cannot issue awards.
     assert client.post(url, json=award, headers=merchant).status_code in (403, 409)
+
+
+def test_an_arbitrator_removed_on_objection_is_never_given_the_case_again(
+    app, make_case, people, make_user
+):
+    from mediation.cases.queue import reassign_candidates
+
+    third = make_user("arbitrator", name="Cy Arbiter")
+    case_id = in_arbitration(app, make_case, people)
+    apply(
+        app,
+        case_id,
+        "object_arbitrator",
+        people["consumer"],
+        "consumer",
+        reason="Bias.",
+    )
+    apply(
+        app,
+        case_id,
+        "decide_objection",
+        people["regulator"],
+        "regulator",
+        decision="upheld",
+        reason="Bias shown.",
+        user_id=people["arbitrator2"].id,
+    )
+    with app.app_context():
+        case = db.session.get(Case, case_id)
+        names = [u.name for u, _ in reassign_candidates(case)]
+        assert names == ["Cy Arbiter"]
+    with pytest.raises(ValidationError):
+        apply(
+            app,
+            case_id,
+            "reassign",
+            people["regulator"],
+            "regulator",
+            user_id=people["arbitrator"].id,
+        )
+    apply(app, case_id, "reassign", people["regulator"], "regulator", user_id=third.id)
+    assert load(app, case_id)["arbitrator_id"] == third.id

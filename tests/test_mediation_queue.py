@@ -542,7 +542,7 @@ def test_the_caseload_shows_unread_messages_and_the_last_activity(
     assert 'data-testid="unread"' not in row
 
 
-def test_an_arbitrator_taking_too_late_goes_back_to_the_case_list(
+def test_an_arbitrator_taking_too_late_goes_back_to_the_arbitration_workspace(
     app, client, make_case, people, make_user, token_for
 ):
     case_id = to_mediation(app, make_case, people, arbitration_consent=True)
@@ -554,7 +554,7 @@ def test_an_arbitrator_taking_too_late_goes_back_to_the_case_list(
     login(client, late)
     response = client.post(f"/cases/{case_id}/actions/take?lang=en")
     assert response.status_code == 303
-    assert response.headers["Location"].endswith("/cases")
+    assert response.headers["Location"].endswith("/arbitration")
     assert ("error", "Someone else took this case a moment ago.") in flashes(client)
     response = client.post(
         f"/api/v1/cases/{case_id}/actions",

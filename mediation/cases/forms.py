@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import Any
+from zoneinfo import ZoneInfo
 
+from flask import current_app
 from flask_babel import lazy_gettext as _l
 from flask_babel import ngettext
 from flask_wtf import FlaskForm
@@ -19,24 +22,27 @@ from wtforms import (
     BooleanField,
     DateField,
     Field,
+    FieldList,
     Form,
+    FormField,
     HiddenField,
     IntegerField,
     RadioField,
     SelectField,
+    SelectMultipleField,
     StringField,
     TextAreaField,
 )
 from wtforms.validators import InputRequired, Length, NumberRange, Optional
 from wtforms.validators import ValidationError as FieldError
-from wtforms.widgets import TextInput
+from wtforms.widgets import CheckboxInput, ListWidget, TextInput
 
 try:  # WTForms 3.3 deprecates (value, label) tuples.
     from wtforms.fields.choices import SelectChoice
 except ImportError:  # pragma: no cover - older WTForms
     SelectChoice = None
 
-from mediation import labels
+from mediation import clock, labels
 from mediation.cases import lifecycle as lc
 from mediation.formatting import fen_to_yuan_input
 
@@ -477,6 +483,353 @@ class QuestionForm(ActionForm):
         return {"text": (self.text.data or "").strip()}
 
 
+# Arbitration forms ---------------------------------------------------------
+
+#: Longest findings or reasons of an award (characters; the service's limit).
+AWARD_TEXT_MAX = 20000
+#: Order rows the award form shows (empty rows are ignored).
+ORDER_ROWS = 3
+#: Most order rows a posted award form may carry.
+MAX_ORDER_ROWS = 20
+#: What an award may order: the remedies, and the costs of the arbitration.
+ORDER_TYPES: dict[str, Any] = {**labels.REMEDY, "costs": _l("Costs of the arbitration")}
+#: Order types about money: an amount is required for them.
+MONETARY_ORDERS = frozenset({"refund", "compensation", "costs"})
+#: How an award decides the claim.
+DECISIONS: dict[str, Any] = {
+    "granted": _l("Claim granted"),
+    "partly_granted": _l("Claim partly granted"),
+    "rejected": _l("Claim rejected"),
+}
+#: The parties an arbitrator may ask for information.
+INFO_PARTIES: dict[str, Any] = {
+    "consumer": _l("The consumer"),
+    "merchant": _l("The merchant side"),
+}
+#: A regulator's decisions on an objection to the arbitrator.
+OBJECTION_DECISIONS: dict[str, Any] = {
+    "upheld": _l("Uphold: another arbitrator takes over"),
+    "dismissed": _l("Dismiss: the arbitrator stays"),
+}
+
+
+def business_today() -> date:
+    """Return today's date in the platform's business time zone (one clock)."""
+    zone = ZoneInfo(current_app.config["TIME_ZONE"])
+    return clock.now_utc().astimezone(zone).date()
+
+
+def _not_in_past(field: Field) -> None:
+    if field.data is not None and not field.errors and field.data < business_today():
+        raise FieldError(_l("The deadline cannot be in the past."))
+
+
+class MultiCheckboxField(SelectMultipleField):
+    """A list of checkboxes (ids); nothing ticked is an empty list."""
+
+    widget = ListWidget(prefix_label=False)
+    option_widget = CheckboxInput()
+
+
+class RequestInfoForm(ActionForm):
+    """The arbitrator asks one party for a document or an answer, by a date."""
+
+    party = SelectField(
+        _l("Ask"),
+        choices=[_choice("", _l("Choose a party"))] + _choices(INFO_PARTIES),
+    )
+    question = TextAreaField(
+        _l("What do you need to know or see?"),
+        validators=[
+            _required(_l("Say what you need to know or see.")),
+            Length(max=2000),
+        ],
+        render_kw={"rows": 3},
+    )
+    deadline = DateField(
+        _l("Last day to answer"),
+        validators=[_required(_l("Give the last day to answer."))],
+    )
+
+    def validate_party(self, field: Field) -> None:
+        if field.data not in INFO_PARTIES:
+            raise FieldError(_l("Choose the consumer or the merchant."))
+
+    def validate_deadline(self, field: Field) -> None:
+        _not_in_past(field)
+
+    def payload(self) -> dict[str, Any]:
+        return {
+            "party": self.party.data,
+            "question": (self.question.data or "").strip(),
+            "deadline": self.deadline.data,
+        }
+
+
+class AnswerInfoForm(ActionForm):
+    """A party answers the arbitrator's request, with files of the case."""
+
+    request_id = SelectField(_l("Request"), coerce=_optional_int, validate_choice=False)
+    text = TextAreaField(
+        _l("Your answer"),
+        validators=[_required(_l("Write your answer.")), Length(max=5000)],
+        render_kw={"rows": 4},
+    )
+    evidence_ids = MultiCheckboxField(
+        _l("Files of the case that answer it (upload new ones with “Add evidence”)"),
+        coerce=int,
+    )
+
+    def __init__(
+        self,
+        *args: Any,
+        requests: list | None = None,
+        evidence: list | None = None,
+        **kwargs: Any,
+    ) -> None:
+        """:param requests: the open requests to this party, oldest first.
+        :param evidence: the case's evidence files (the choices to attach).
+        """
+        super().__init__(*args, **kwargs)
+        self._request_ids = {r.id for r in requests or []}
+        self.request_id.choices = [
+            _choice(str(r.id), _shorten(r.question, 80)) for r in (requests or [])
+        ]
+        if self.request_id.data is None and requests:
+            self.request_id.data = requests[0].id
+        self.evidence_ids.choices = [
+            _choice(e.id, f"{e.original_name} · {e.sha256[:12]}")
+            for e in (evidence or [])
+        ]
+
+    def validate_request_id(self, field: Field) -> None:
+        if field.data is not None and field.data not in self._request_ids:
+            raise FieldError(_l("There is no open request of yours to answer."))
+
+    def payload(self) -> dict[str, Any]:
+        payload: dict[str, Any] = {
+            "text": (self.text.data or "").strip(),
+            "evidence_ids": sorted(set(self.evidence_ids.data or [])),
+        }
+        if self.request_id.data is not None:
+            payload["request_id"] = self.request_id.data
+        return payload
+
+
+def _shorten(text: str, limit: int) -> str:
+    text = " ".join((text or "").split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+class DecideObjectionForm(ActionForm):
+    """The regulator upholds (and names the new arbitrator) or dismisses."""
+
+    decision = RadioField(
+        _l("Decision"),
+        choices=_choices(OBJECTION_DECISIONS),
+        validate_choice=False,
+    )
+    reason = TextAreaField(
+        _l("Reasons"),
+        validators=[_required(_l("Give a reason.")), Length(max=2000)],
+        render_kw={"rows": 3},
+    )
+    user_id = SelectField(
+        _l("New arbitrator (when upheld)"), coerce=_optional_int, validate_choice=False
+    )
+
+    def __init__(self, *args: Any, staff: list | None = None, **kwargs: Any) -> None:
+        """:param staff: the arbitrators who may take over (users)."""
+        super().__init__(*args, **kwargs)
+        self.user_id.choices = [_choice("", _l("Choose an arbitrator"))] + [
+            _choice(str(u.id), u.name) for u in (staff or [])
+        ]
+        self._eligible = {u.id for u in staff or []}
+
+    def validate_decision(self, field: Field) -> None:
+        if field.data not in OBJECTION_DECISIONS:
+            raise FieldError(_l("Uphold or dismiss the objection."))
+
+    def validate_user_id(self, field: Field) -> None:
+        if self.decision.data != "upheld" or field.errors:
+            return
+        if field.data is None:
+            raise FieldError(_l("Choose the arbitrator who takes over."))
+        if field.data not in self._eligible:
+            raise FieldError(
+                _l(
+                    "Choose another arbitrator (not the one objected to, "
+                    "not the mediator)."
+                )
+            )
+
+    def payload(self) -> dict[str, Any]:
+        payload: dict[str, Any] = {
+            "decision": self.decision.data,
+            "reason": (self.reason.data or "").strip(),
+        }
+        if self.decision.data == "upheld":
+            payload["user_id"] = self.user_id.data
+        return payload
+
+
+class OrderForm(Form):
+    """One order row of an award; a row left empty is ignored."""
+
+    type = SelectField(_l("Order"), choices=_choices(ORDER_TYPES))
+    amount = YuanField(_l("Amount (yuan)"))
+    deadline = DateField(_l("By"), validators=[Optional()])
+    text = TextAreaField(
+        _l("What is ordered"), validators=[Length(max=2000)], render_kw={"rows": 2}
+    )
+
+    def is_empty(self) -> bool:
+        """Say whether nothing but the type was filled in (the row is ignored)."""
+        return (
+            self.amount.data is None
+            and not _raw(self.amount)
+            and self.deadline.data is None
+            and not _raw(self.deadline)
+            and not (self.text.data or "").strip()
+        )
+
+    def validate(self, extra_validators: Any = None) -> bool:
+        if not super().validate(extra_validators):
+            return False
+        if self.is_empty():
+            return True
+        ok = True
+        if self.type.data in MONETARY_ORDERS and self.amount.data is None:
+            self.amount.errors = [*self.amount.errors, _l("Enter the amount.")]
+            ok = False
+        if self.deadline.data is None:
+            self.deadline.errors = [
+                *self.deadline.errors,
+                _l("Give a date by which it will be done."),
+            ]
+            ok = False
+        else:
+            try:
+                _not_in_past(self.deadline)
+            except FieldError as exc:
+                self.deadline.errors = [*self.deadline.errors, *exc.args]
+                ok = False
+        if not (self.text.data or "").strip():
+            self.text.errors = [*self.text.errors, _l("Say what is ordered.")]
+            ok = False
+        return ok
+
+    def order(self) -> dict[str, Any]:
+        """Return the row as the payload's order (amount in fen, date a date)."""
+        return {
+            "type": self.type.data,
+            "amount": self.amount.data or 0,
+            "deadline": self.deadline.data,
+            "text": (self.text.data or "").strip(),
+        }
+
+
+def _raw(field: Field) -> str:
+    return " ".join(field.raw_data or []).strip()
+
+
+#: Marks a form built from the request (no ``formdata`` given).
+_POSTED = object()
+
+
+class AwardForm(ActionForm):
+    """The award (or its correction): findings, reasons, decision and orders."""
+
+    findings = TextAreaField(
+        _l("Findings of fact"),
+        validators=[_required(_l("Write the findings.")), Length(max=AWARD_TEXT_MAX)],
+        render_kw={"rows": 6},
+    )
+    reasons = TextAreaField(
+        _l("Reasons"),
+        validators=[_required(_l("Write the reasons.")), Length(max=AWARD_TEXT_MAX)],
+        render_kw={"rows": 6},
+    )
+    decision = SelectField(
+        _l("Decision"),
+        choices=[_choice("", _l("Choose the decision"))] + _choices(DECISIONS),
+    )
+    orders = FieldList(
+        FormField(OrderForm), min_entries=ORDER_ROWS, max_entries=MAX_ORDER_ROWS
+    )
+
+    def __init__(self, *args: Any, award: Any = None, **kwargs: Any) -> None:
+        """:param award: the award in force, to start the correction from (shown
+        only when the form is not posted)."""
+        if award is not None and kwargs.get("formdata", _POSTED) is None:
+            orders = [
+                {
+                    "type": o.get("type"),
+                    "amount": o.get("amount"),
+                    "deadline": _as_date(o.get("deadline")),
+                    "text": o.get("text"),
+                }
+                for o in award.orders or []
+            ]
+            # Room for one more order at least.
+            orders += [{}] * max(1, ORDER_ROWS - len(orders))
+            kwargs["data"] = {
+                "findings": award.findings,
+                "reasons": award.reasons,
+                "decision": award.decision,
+                "orders": orders,
+            }
+        super().__init__(*args, **kwargs)
+
+    def validate_decision(self, field: Field) -> None:
+        if field.data not in DECISIONS:
+            raise FieldError(_l("Choose the decision."))
+
+    def validate_orders(self, field: Field) -> None:
+        if self.decision.data in ("granted", "partly_granted") and not [
+            o for o in self.filled_orders() if o.type.data != "costs"
+        ]:
+            raise FieldError(_l("An award that grants the claim orders something."))
+
+    def filled_orders(self) -> list[OrderForm]:
+        """Return the order rows that were filled in (empty rows are ignored)."""
+        return [entry.form for entry in self.orders if not entry.form.is_empty()]
+
+    def payload(self) -> dict[str, Any]:
+        return {
+            "findings": (self.findings.data or "").strip(),
+            "reasons": (self.reasons.data or "").strip(),
+            "decision": self.decision.data,
+            "orders": [row.order() for row in self.filled_orders()],
+        }
+
+
+class CorrectAwardForm(AwardForm):
+    """The corrected award, starting from the award in force, and what changed."""
+
+    reason = TextAreaField(
+        _l("What was corrected (optional)"),
+        validators=[Length(max=2000)],
+        render_kw={"rows": 2},
+    )
+
+    def payload(self) -> dict[str, Any]:
+        payload = super().payload()
+        reason = (self.reason.data or "").strip()
+        if reason:
+            payload["reason"] = reason
+        return payload
+
+
+def _as_date(value: Any) -> date | None:
+    if isinstance(value, date):
+        return value
+    try:
+        return date.fromisoformat(value) if isinstance(value, str) else None
+    except ValueError:
+        return None
+
+
 #: The form of each action a user may take on the case page.
 ACTION_FORMS: dict[str, type[ActionForm]] = {
     "offer": OfferForm,
@@ -493,21 +846,41 @@ ACTION_FORMS: dict[str, type[ActionForm]] = {
     "confirm_fulfilment": NoteForm,
     "report_unfulfilled": NoteForm,
     "take": NoteForm,
-    "consent_arbitration": NoteForm,
+    "consent_arbitration": ButtonForm,
     "rate": RateForm,
     "link_merchant": LinkMerchantForm,
     "reassign": ReassignForm,
     "request_evidence": QuestionForm,
     "provide_evidence": NoteForm,
+    "request_info": RequestInfoForm,
+    "answer_info": AnswerInfoForm,
+    "object_arbitrator": ReasonForm,
+    "decide_objection": DecideObjectionForm,
+    "issue_award": AwardForm,
+    "correct_award": CorrectAwardForm,
+    "refuse_correction": ReasonForm,
+    "request_correction": ReasonForm,
 }
 
 
-def action_form(action: str, *, staff: list | None = None, **kwargs: Any) -> ActionForm:
+def action_form(
+    action: str,
+    *,
+    staff: list | None = None,
+    choices: dict[str, Any] | None = None,
+    **kwargs: Any,
+) -> ActionForm:
     """Build the form of ``action``; its fields are prefixed with the action name.
 
     :param staff: the people a case may be reassigned to (``reassign`` only).
+    :param choices: what the case offers to the form (``requests`` and
+        ``evidence`` for ``answer_info``, ``staff`` for ``decide_objection``,
+        ``award`` for ``correct_award``; see
+        :func:`mediation.arbitration.pages.form_choices`).
     :raise KeyError: for an action without a form.
     """
     if action == "reassign":
         kwargs["staff"] = staff or []
+    if choices:
+        kwargs.update(choices)
     return ACTION_FORMS[action](prefix=action, **kwargs)

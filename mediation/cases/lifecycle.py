@@ -359,7 +359,11 @@ _add(
 )
 # An information request past its deadline lapses (the SLA sweep).
 _add(
-    [IN_ARBITRATION], ["system"], "lapse_info", None, lambda f, r: bool(f.info_pending_for)
+    [IN_ARBITRATION],
+    ["system"],
+    "lapse_info",
+    None,
+    lambda f, r: bool(f.info_pending_for),
 )
 # Each party may object to the arbitrator once; a regulator decides.
 _add(
@@ -387,9 +391,9 @@ _add(
     ["arbitrator"],
     "issue_award",
     AWARDED,
-    lambda f, r: f.has_arbitrator
-    and not f.info_pending_for
-    and not f.objection_pending,
+    lambda f, r: (
+        f.has_arbitrator and not f.info_pending_for and not f.objection_pending
+    ),
 )
 
 # After the award: corrections of clerical or computational errors, in the window.
@@ -400,9 +404,15 @@ _add(
     None,
     lambda f, r: _side_acts(f, r) and f.correction_open and not f.correction_pending,
 )
-_add([AWARDED], ["arbitrator"], "correct_award", None, lambda f, r: f.correction_pending)
 _add(
-    [AWARDED], ["arbitrator"], "refuse_correction", None, lambda f, r: f.correction_pending
+    [AWARDED], ["arbitrator"], "correct_award", None, lambda f, r: f.correction_pending
+)
+_add(
+    [AWARDED],
+    ["arbitrator"],
+    "refuse_correction",
+    None,
+    lambda f, r: f.correction_pending,
 )
 
 # Fulfilment.

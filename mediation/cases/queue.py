@@ -1,5 +1,5 @@
-"""The mediators' workspace: the queue of cases waiting for a mediator, a
-mediator's own caseload, and who a case may be reassigned to.
+"""The staff workspaces: the queue of cases waiting for a mediator (or an
+arbitrator), a mediator's own caseload, and who a case may be reassigned to.
 
 Queries only (SELECTs built here, executed by the caller or returned as
 lists); taking a case is the lifecycle action ``take`` of
@@ -12,9 +12,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import Select, and_, func, or_
+from sqlalchemy import ColumnElement, Select, and_, func, or_
 from sqlalchemy import case as sql_case
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import InstrumentedAttribute, selectinload
 
 from mediation import labels
 from mediation.auth.models import Role, User
@@ -29,7 +29,35 @@ MY_CATEGORIES = "mine"
 ALL_CATEGORIES = "all"
 
 
-def _with_parties(query: Select) -> Select:
+@dataclass(frozen=True)
+class Desk:
+    """Where cases wait for a member of staff: the status, the assignee column,
+    and the cases a viewer may never take (an arbitrator never takes a case
+    they mediated)."""
+
+    status: str
+    #: The column that names who took the case (None while it waits).
+    assignee: InstrumentedAttribute
+    #: Columns that must not name the viewer for the case to be in their queue.
+    conflicts: tuple[InstrumentedAttribute, ...] = ()
+
+    def waiting(self, user: User | None = None) -> ColumnElement[bool]:
+        """Return the condition of a case waiting at this desk (for ``user``)."""
+        clause = and_(Case.status == self.status, self.assignee.is_(None))
+        if user is not None:
+            for column in self.conflicts:
+                clause = and_(clause, or_(column.is_(None), column != user.id))
+        return clause
+
+
+#: Cases in mediation without a mediator.
+MEDIATION = Desk(lc.IN_MEDIATION, Case.mediator_id)
+#: Cases in arbitration without an arbitrator, but for whoever mediated them.
+ARBITRATION = Desk(lc.IN_ARBITRATION, Case.arbitrator_id, (Case.mediator_id,))
+
+
+def with_parties(query: Select) -> Select:
+    """Load the parties of the listed cases with the list (no query per row)."""
     return query.options(
         selectinload(Case.merchant),
         selectinload(Case.platform),
@@ -37,8 +65,8 @@ def _with_parties(query: Select) -> Select:
     )
 
 
-def _by_deadline(query: Select) -> Select:
-    """Nearest deadline first; a case without one (clock stopped) last."""
+def by_deadline(query: Select) -> Select:
+    """Order cases by the nearest deadline; a case without one (clock stopped) last."""
     return query.order_by(
         sql_case((Case.due_at.is_(None), 1), else_=0),
         Case.due_at.asc(),
@@ -65,28 +93,32 @@ def resolve_category_filter(user: User, chosen: str | None) -> str:
     return default_category_filter(user)
 
 
-def queue_query(user: User, category: str = ALL_CATEGORIES) -> Select:
-    """Return the cases in mediation that wait for a mediator, nearest deadline first.
-
-    :param user: the mediator looking at the queue (``mine`` reads their
-        categories).
-    :param category: ``all``, ``mine`` or one category code.
-    """
-    query = db.select(Case).where(
-        Case.status == lc.IN_MEDIATION, Case.mediator_id.is_(None)
-    )
+def filter_category(query: Select, user: User, category: str) -> Select:
+    """Narrow a case query to a category filter (``all``, ``mine`` or a code)."""
     if category == MY_CATEGORIES and user.categories:
-        query = query.where(Case.category.in_(list(user.categories)))
-    elif category in labels.CATEGORY:
-        query = query.where(Case.category == category)
-    return _by_deadline(_with_parties(query))
+        return query.where(Case.category.in_(list(user.categories)))
+    if category in labels.CATEGORY:
+        return query.where(Case.category == category)
+    return query
 
 
-def queue_counts(user: User) -> dict[str, int]:
-    """Return how many cases wait in the queue: ``all`` and ``mine``."""
-    waiting = db.select(func.count(Case.id)).where(
-        Case.status == lc.IN_MEDIATION, Case.mediator_id.is_(None)
-    )
+def queue_query(
+    user: User, category: str = ALL_CATEGORIES, desk: Desk = MEDIATION
+) -> Select:
+    """Return the cases that wait at ``desk`` for ``user``, nearest deadline first.
+
+    :param user: the mediator (arbitrator) looking at the queue (``mine`` reads
+        their categories; the desk's conflicts leave out cases they may not take).
+    :param category: ``all``, ``mine`` or one category code.
+    :param desk: :data:`MEDIATION` (default) or :data:`ARBITRATION`.
+    """
+    query = db.select(Case).where(desk.waiting(user))
+    return by_deadline(with_parties(filter_category(query, user, category)))
+
+
+def queue_counts(user: User, desk: Desk = MEDIATION) -> dict[str, int]:
+    """Return how many cases wait in ``user``'s queue: ``all`` and ``mine``."""
+    waiting = db.select(func.count(Case.id)).where(desk.waiting(user))
     total = db.session.scalar(waiting) or 0
     mine = total
     if user.categories:
@@ -102,7 +134,7 @@ def caseload(user: User) -> list[Case]:
     query = db.select(Case).where(
         Case.status == lc.IN_MEDIATION, Case.mediator_id == user.id
     )
-    return list(db.session.scalars(_by_deadline(_with_parties(query))).all())
+    return list(db.session.scalars(by_deadline(with_parties(query))).all())
 
 
 @dataclass(frozen=True)
@@ -167,8 +199,9 @@ def reassign_candidates(case: Case) -> list[tuple[User, int]]:
     """Return who a regulator may give the case to, with each one's open cases.
 
     In mediation: the active mediators but the assigned one; in arbitration:
-    the active arbitrators but the assigned one and the case's mediator (an
-    arbitrator never decides a case they mediated).
+    the eligible arbitrators (not the assigned one, not the case's mediator: an
+    arbitrator never decides a case they mediated; nobody removed on a party's
+    objection).
 
     :return: ``(user, number of open cases assigned)`` by name.
     """
@@ -176,19 +209,22 @@ def reassign_candidates(case: Case) -> list[tuple[User, int]]:
         role, column = Role.mediator.value, Case.mediator_id
         excluded = {case.mediator_id}
     elif case.status == lc.IN_ARBITRATION:
-        role, column = Role.arbitrator.value, Case.arbitrator_id
-        excluded = {case.arbitrator_id, case.mediator_id}
+        from mediation.arbitration.services import eligible_arbitrators
+
+        column = Case.arbitrator_id
+        users = eligible_arbitrators(case)
     else:
         return []
-    users = [
-        u
-        for u in db.session.scalars(
-            db.select(User)
-            .where(User.role == role, User.is_active_account.is_(True))
-            .order_by(User.name, User.id)
-        ).all()
-        if u.id not in excluded
-    ]
+    if case.status == lc.IN_MEDIATION:
+        users = [
+            u
+            for u in db.session.scalars(
+                db.select(User)
+                .where(User.role == role, User.is_active_account.is_(True))
+                .order_by(User.name, User.id)
+            ).all()
+            if u.id not in excluded
+        ]
     if not users:
         return []
     load = dict(

@@ -41,9 +41,9 @@ from mediation.notifications.services import notify
 from mediation.sla.calendar import BusinessCalendar, calendar_for
 from mediation.sla.policy import (
     DEFAULT_REMINDER_LEAD,
+    case_stage,
     deadline_for,
     reminder_at,
-    case_stage,
 )
 from mediation.unit_of_work import after_commit, current_bulk
 
@@ -877,6 +877,15 @@ def _reassign(case, payload, actor, relation, now):
             raise ValidationError(
                 fields={
                     "user_id": _l("An arbitrator never decides a case they mediated.")
+                }
+            )
+        if user.id not in {u.id for u in arbitration.eligible_arbitrators(case)}:
+            raise ValidationError(
+                fields={
+                    "user_id": _l(
+                        "Choose another arbitrator (not the one objected to, "
+                        "not the mediator)."
+                    )
                 }
             )
         case.arbitrator_id, case.arbitrator = user.id, user

@@ -98,6 +98,14 @@ DONE: dict[str, Any] = {
     "reassign": _l("The case was reassigned."),
     "request_evidence": _l("Request sent: your deadline is stopped until the answer."),
     "provide_evidence": _l("Thank you: the merchant's deadline runs again."),
+    "request_info": _l("Request sent: the award deadline stops until the answer."),
+    "answer_info": _l("Your answer was sent to the arbitrator."),
+    "object_arbitrator": _l("Your objection was sent to the regulator."),
+    "decide_objection": _l("The objection was decided."),
+    "issue_award": _l("The award was issued."),
+    "correct_award": _l("The award was corrected: a new version was issued."),
+    "refuse_correction": _l("The correction was refused."),
+    "request_correction": _l("Your correction request was sent to the arbitrator."),
 }
 
 #: What an action means, shown above its form.
@@ -128,6 +136,36 @@ ACTION_HELP: dict[str, Any] = {
     ),
     "provide_evidence": _l(
         "Add the evidence on this page, then tell the merchant it is there."
+    ),
+    "take_arbitration": _l("Take the case to decide it as its arbitrator."),
+    "request_info": _l(
+        "Ask a party for a document or an answer by a date; the award deadline "
+        "stops until every request is answered or lapses."
+    ),
+    "answer_info": _l(
+        "Answer the arbitrator's request. Upload new files with “Add evidence” "
+        "first, then tick them here."
+    ),
+    "object_arbitrator": _l(
+        "If you doubt the arbitrator's impartiality, say why; each party may "
+        "object once, and a regulator decides."
+    ),
+    "decide_objection": _l(
+        "Uphold the objection and name another arbitrator, or dismiss it; give "
+        "your reasons."
+    ),
+    "issue_award": _l(
+        "The award binds both parties. After it, either party may request the "
+        "correction of a clerical or computational error for 5 working days."
+    ),
+    "correct_award": _l(
+        "Correct clerical or computational errors only: a new version of the "
+        "award is issued and the old one stays on record."
+    ),
+    "refuse_correction": _l("Refuse the correction request, with reasons."),
+    "request_correction": _l(
+        "Only clerical or computational errors can be corrected; the decision "
+        "itself stands."
     ),
 }
 
@@ -480,10 +518,16 @@ def workspace():
 # The case page --------------------------------------------------------------
 
 
-def _action_form(action: str, case: Case, **kwargs: Any) -> forms.ActionForm:
-    """Build an action's form (the reassignment form lists the eligible staff)."""
+def _action_form(
+    action: str, case: Case, relation: str | None = None, **kwargs: Any
+) -> forms.ActionForm:
+    """Build an action's form (the reassignment form lists the eligible staff;
+    the arbitration forms get their choices from the case)."""
+    from mediation.arbitration.pages import form_choices
+
     staff = queue.reassign_candidates(case) if action == "reassign" else None
-    return forms.action_form(action, staff=staff, **kwargs)
+    choices = form_choices(action, case, relation)
+    return forms.action_form(action, staff=staff, choices=choices, **kwargs)
 
 
 @bp.get("/cases/<int:case_id>")
@@ -498,6 +542,8 @@ def _render_detail(
     case: Case, relation: str, bound: dict[str, Form] | None = None
 ) -> str:
     """Render the case page; ``bound`` holds forms re-shown with their errors."""
+    from mediation.arbitration.pages import case_panel as arbitration_panel
+
     bound = bound or {}
     allowed = services.allowed_actions(case, relation)
     action_forms: dict[str, Form] = {}
@@ -505,7 +551,7 @@ def _render_detail(
         if action in bound:
             action_forms[action] = bound[action]
         elif action in forms.ACTION_FORMS:
-            action_forms[action] = _action_form(action, case, formdata=None)
+            action_forms[action] = _action_form(action, case, relation, formdata=None)
     stage = case_stage(case)
     events = db.session.scalars(
         db.select(CaseEvent)
@@ -532,6 +578,7 @@ def _render_detail(
         offer_kinds=OFFER_KINDS,
         offer_statuses=OFFER_STATUSES,
         chat=chat_panel(case, _user(), relation),
+        arbitration=arbitration_panel(case, _user(), relation, clock.now_utc()),
         after_mediation=(
             services.after_failed_mediation(case)
             if "end_mediation" in allowed
@@ -577,8 +624,11 @@ def act(case_id: int, action: str):
         # Taken from the queue by someone else a moment ago: back to the queue.
         db.session.rollback()
         flash(str(exc.message), "error")
-        queue_page = "cases.workspace" if user.role == Role.mediator.value else None
-        return redirect(url_for(queue_page or "cases.index"), 303)
+        queue_page = {
+            Role.mediator.value: "cases.workspace",
+            Role.arbitrator.value: "arbitration.workspace",
+        }.get(user.role, "cases.index")
+        return redirect(url_for(queue_page), 303)
     if action not in forms.ACTION_FORMS:
         raise NotFound()
     back = _safe_next(url_for("cases.detail", case_id=case.id))
@@ -593,7 +643,7 @@ def act(case_id: int, action: str):
             "error",
         )
         return redirect(back, 303)
-    form = _action_form(action, case)
+    form = _action_form(action, case, relation)
     if not form.validate_on_submit():
         db.session.rollback()
         return _render_detail(case, relation, {action: form}), 422

@@ -341,7 +341,9 @@ def _turn(app: Flask) -> Any:
     gate = app.extensions.get(_GATE_KEY)
     if gate is None:
         size = int(app.config.get("CHAT_EVENT_CONCURRENCY") or 0)
-        gate = threading.BoundedSemaphore(size) if size > 0 else contextlib.nullcontext()
+        gate = (
+            threading.BoundedSemaphore(size) if size > 0 else contextlib.nullcontext()
+        )
         gate = app.extensions.setdefault(_GATE_KEY, gate)
     return gate
 
