@@ -184,6 +184,10 @@ def _register_blueprints(app: Flask) -> None:
     import mediation.cases.api
     import mediation.cases.views
     import mediation.chat.api
+    import mediation.credit.api
+    import mediation.credit.hooks_api
+    import mediation.credit.repair_views
+    import mediation.credit.views
     import mediation.merchants.api
     import mediation.merchants.views
     import mediation.notifications.views
@@ -192,12 +196,14 @@ def _register_blueprints(app: Flask) -> None:
     from mediation.arbitration import bp as arbitration_bp
     from mediation.auth import bp as auth_bp
     from mediation.cases import bp as cases_bp
+    from mediation.credit import bp as credit_bp
     from mediation.merchants import bp as merchants_bp
     from mediation.notifications import bp as notifications_bp
 
     app.register_blueprint(auth_bp)
     app.register_blueprint(cases_bp)
     app.register_blueprint(arbitration_bp)
+    app.register_blueprint(credit_bp)
     app.register_blueprint(merchants_bp)
     app.register_blueprint(notifications_bp)
     app.register_blueprint(api_bp)

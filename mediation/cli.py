@@ -20,6 +20,7 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(verify_chain_command)
     app.cli.add_command(sweep_command)
     app.cli.add_command(scheduler_command)
+    app.cli.add_command(recompute_credit_command)
     from mediation.merchants.importer import import_merchants_command
     from mediation.seed import seed_demo_command
 
@@ -164,6 +165,21 @@ def sweep_command(batch_size: int) -> None:
     )
     for line in report.lines():
         click.echo(line)
+
+
+@click.command("recompute-credit")
+@with_appcontext
+def recompute_credit_command() -> None:
+    """Rebuild every merchant's credit ledger and standing from the case history."""
+    from mediation.credit.ledger import recompute
+    from mediation.extensions import db
+
+    counts = recompute(now=clock.now_utc())
+    db.session.commit()
+    click.echo(
+        f"credit recomputed from {counts['cases']} case(s) for "
+        f"{counts['merchants']} merchant(s)"
+    )
 
 
 @click.command("scheduler")

@@ -64,6 +64,9 @@ FAST_SLA_POLICY: dict[str, tuple[int, str]] = {
 }
 
 
+from mediation.credit.model import DEFAULT_MODEL as DEFAULT_CREDIT_MODEL  # noqa: E402
+
+
 class Config:
     """Settings shared by every environment."""
 
@@ -134,6 +137,9 @@ class Config:
     CHAT_RATE_LIMIT = os.environ.get("CHAT_RATE_LIMIT", "20 per 10 seconds")
     #: Most messages a reconnecting client gets at once (and an API page holds).
     CHAT_REPLAY_LIMIT = _int("CHAT_REPLAY_LIMIT", 500)
+    #: The credit model (points, windows, grades, list, mark): one dictionary,
+    #: also what the public methodology page shows.
+    CREDIT_MODEL = DEFAULT_CREDIT_MODEL
     #: Chat events one server process works on at once (0: no limit). The rest
     #: wait their turn, blocked without the GIL (docs/ARCHITECTURE.md).
     CHAT_EVENT_CONCURRENCY = _int("CHAT_EVENT_CONCURRENCY", 4)

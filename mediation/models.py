@@ -20,5 +20,13 @@ from mediation.chat.models import (  # noqa: F401
     ChatReadPosition,
     ChatRoom,
 )
+from mediation.credit.models import (  # noqa: F401
+    CreditChange,
+    CreditEvent,
+    CreditRepair,
+    CreditStanding,
+    WebhookDelivery,
+    WebhookSubscription,
+)
 from mediation.merchants.models import Merchant  # noqa: F401
 from mediation.notifications.models import Notification  # noqa: F401

@@ -87,6 +87,9 @@ class BulkInserts:
         #: model -> [(callback, row indexes)] of callers that need the new ids.
         self.id_callbacks: dict[Any, list[tuple[Callable[[list[int]], None], int]]] = {}
         self.cache: dict[Any, Any] = {}
+        #: Work that reads what the batch appended: run once the rows are written
+        #: (still in the batch's transaction), each key once.
+        self.after_write: dict[Any, Callable[[], None]] = {}
 
     def add(
         self,
@@ -154,5 +157,8 @@ def bulk_inserts() -> Iterator[BulkInserts]:
             yield bulk
         session.info.pop(_BULK_KEY, None)
         bulk.write(session)
+        for work in list(bulk.after_write.values()):
+            work()
+        bulk.after_write.clear()
     finally:
         session.info.pop(_BULK_KEY, None)

@@ -479,6 +479,7 @@ def apply_action(
     from mediation.chat.services import on_case_event  # chat imports case models
 
     on_case_event(case, action=action, from_status=from_status, data=data, now=now)
+    credit_ledger.on_case_event(case, action=action, from_status=from_status, now=now)
     _notify_parties(case, action, actor, now)
     _announce(case)
     return case
@@ -1223,3 +1224,4 @@ def get_offer(case: Case, offer_id: int) -> Offer:
 
 # The arbitration handlers register themselves (they import this module's helpers).
 from mediation.arbitration import services as arbitration  # noqa: E402
+from mediation.credit import ledger as credit_ledger  # noqa: E402

@@ -99,6 +99,7 @@ def run_sweep(app: Flask, *, now: datetime, batch_size: int = 200) -> SweepRepor
             _info_lapses(report, now, batch_size)
             _reminders(report, now, batch_size)
             _steps(report, now, batch_size)
+            _credit_windows(report, now)
         finally:
             db.session.rollback()
     logger.info(
@@ -201,6 +202,16 @@ def _reminders(report: SweepReport, now: datetime, batch_size: int) -> None:
 def _steps(report: SweepReport, now: datetime, batch_size: int) -> None:
     query = _open_unpaused().where(Case.due_at <= now)
     _in_batches(report, now, query, Case.due_at, batch_size, due=_step_due, work=_step)
+
+
+def _credit_windows(report: SweepReport, now: datetime) -> None:
+    """Refresh the credit standings an ageing event changes by itself (an event
+    leaving its 12- or 36-month window)."""
+    from mediation.credit.ledger import refresh_due
+
+    while refresh_due(now=now, limit=500):
+        db.session.commit()
+    db.session.commit()
 
 
 def _info_lapses(report: SweepReport, now: datetime, batch_size: int) -> None:

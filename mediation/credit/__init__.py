@@ -1,0 +1,5 @@
+"""Credit records: ledger, score and grade, dishonesty list, repair, feed."""
+
+from flask import Blueprint
+
+bp = Blueprint("credit", __name__)

@@ -1,0 +1,466 @@
+"""The credit ledger: derived from case facts by one function, kept live.
+
+:func:`derive` reads a case and its timeline and says which credit events the
+case gives which merchant. The same function serves the live update (after every
+case event that can matter, :func:`on_case_event`, called by ``apply_action``)
+and ``flask recompute-credit`` (:func:`recompute`), so both give the same ledger.
+Services flush, never commit.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from flask import current_app
+from sqlalchemy import and_, or_
+
+from mediation.cases import lifecycle as lc
+from mediation.cases.models import Case, CaseEvent
+from mediation.credit import model as credit_model
+from mediation.credit.models import CreditChange, CreditEvent, CreditStanding
+from mediation.extensions import db
+from mediation.merchants.models import Merchant, MerchantKind
+from mediation.unit_of_work import current_bulk
+
+logger = logging.getLogger(__name__)
+
+#: Case actions after which a case's credit facts may have changed.
+CREDIT_ACTIONS = frozenset(
+    {
+        "expire",
+        "offer",
+        "reject",
+        "end_mediation",
+        "issue_award",
+        "correct_award",
+        "accept_offer",
+        "confirm_fulfilment",
+        "report_unfulfilled",
+        "link_merchant",
+    }
+)
+
+#: Called with each new :class:`CreditChange` (webhooks subscribe here).
+change_listeners: list[Callable[[CreditChange], None]] = []
+
+
+def credit_config() -> dict[str, Any]:
+    """Return the running app's credit model (``CREDIT_MODEL``)."""
+    return current_app.config.get("CREDIT_MODEL") or credit_model.DEFAULT_MODEL
+
+
+def norm_of(merchant: Merchant | None) -> str:
+    """Return the points norm of a merchant: ``platform`` or ``merchant``."""
+    if merchant is not None and merchant.kind == MerchantKind.platform.value:
+        return "platform"
+    return "merchant"
+
+
+@dataclass(frozen=True)
+class Fact:
+    """A credit event a case gives a merchant (before its points are looked up)."""
+
+    merchant_id: int
+    kind: str
+    occurred_at: datetime
+    data: dict[str, Any] = field(default_factory=dict, compare=False)
+    lists: bool = False
+
+    @property
+    def key(self) -> tuple[int, str]:
+        return (self.merchant_id, self.kind)
+
+
+def _why(case: Case, event: CaseEvent, **extra: Any) -> dict[str, Any]:
+    return {
+        "reference": case.reference,
+        "seq": event.seq,
+        "action": event.action,
+        **extra,
+    }
+
+
+def derive(case: Case, events: list[CaseEvent]) -> list[Fact]:
+    """Return the credit facts of ``case`` from its timeline (oldest first).
+
+    - ``no_response`` / ``late_response``: the merchant's answer deadline passed
+      (it answered later: late; never: no response). For the platform of a
+      registered shop the same facts are ``escalation_unanswered`` /
+      ``escalation_late``.
+    - ``resolved_directly`` (``escalation_resolved`` for a platform answering an
+      escalation): the case was resolved on a merchant's (platform's) offer.
+    - ``mediation_failed``: mediation ended without agreement after the merchant
+      side declined the last proposal.
+    - ``award_against``: the award in force grants the claim in full or in part.
+    - ``not_fulfilled``: the case closed as not complied with (also lists).
+    """
+    facts: list[Fact] = []
+    side = case.merchant_id or case.platform_id
+    for n, event in enumerate(events):
+        data = event.data or {}
+        later = events[n + 1 :]
+        if event.action == "expire" and data.get("stage") in (
+            "awaiting_merchant",
+            "awaiting_platform",
+        ):
+            stage = data["stage"]
+            if stage == "awaiting_merchant" and case.merchant_id is not None:
+                who, role = case.merchant_id, "merchant"
+                kinds = ("late_response", "no_response")
+            elif case.platform_id is not None:
+                who, role = case.platform_id, "platform"
+                kinds = (
+                    ("escalation_late", "escalation_unanswered")
+                    if case.merchant_id is not None
+                    else ("late_response", "no_response")
+                )
+            else:
+                continue
+            answered = any(
+                e.action in ("offer", "reject") and e.actor_role == role for e in later
+            )
+            facts.append(
+                Fact(
+                    who,
+                    kinds[0] if answered else kinds[1],
+                    event.at,
+                    _why(case, event, stage=stage),
+                )
+            )
+        elif event.action in ("end_mediation", "expire") and (
+            event.from_status == lc.IN_MEDIATION and event.to_status != lc.IN_MEDIATION
+        ):
+            declines = [
+                e
+                for e in events[:n]
+                if e.action in ("decline_proposal", "accept_proposal")
+            ]
+            if (
+                side is not None
+                and declines
+                and declines[-1].action == "decline_proposal"
+                and (declines[-1].data or {}).get("party") == "merchant"
+            ):
+                facts.append(
+                    Fact(side, "mediation_failed", event.at, _why(case, event))
+                )
+        elif event.to_status == lc.CLOSED_NONCOMPLIANT and event.from_status != (
+            lc.CLOSED_NONCOMPLIANT
+        ):
+            if side is not None:
+                fact = data.get("noncompliance") or {}
+                facts.append(
+                    Fact(
+                        side,
+                        "not_fulfilled",
+                        event.at,
+                        _why(case, event, what=fact.get("kind")),
+                        lists=True,
+                    )
+                )
+        elif (
+            event.to_status == lc.RESOLVED
+            and event.from_status != lc.RESOLVED
+            and case.outcome == "settled_directly"
+        ):
+            offers = [e for e in events[:n] if e.action == "offer"]
+            role = offers[-1].actor_role if offers else "merchant"
+            if role == "platform" and case.merchant_id is not None and case.platform_id:
+                facts.append(
+                    Fact(
+                        case.platform_id,
+                        "escalation_resolved",
+                        event.at,
+                        _why(case, event),
+                    )
+                )
+            elif side is not None:
+                facts.append(
+                    Fact(side, "resolved_directly", event.at, _why(case, event))
+                )
+    awards = [e for e in events if e.action in ("issue_award", "correct_award")]
+    if side is not None and awards:
+        last = awards[-1]
+        decision = (last.data or {}).get("decision")
+        if decision in ("granted", "partly_granted"):
+            first = awards[0]
+            facts.append(
+                Fact(
+                    side,
+                    "award_against",
+                    first.at,
+                    _why(case, last, decision=decision, sha256=last.data.get("sha256")),
+                )
+            )
+    # One event of a kind per case and merchant: the first occurrence.
+    seen: dict[tuple[int, str], Fact] = {}
+    for fact in facts:
+        seen.setdefault(fact.key, fact)
+    return list(seen.values())
+
+
+# Writing the ledger -----------------------------------------------------------
+
+
+def _case_events(case: Case) -> list[CaseEvent]:
+    return list(
+        db.session.scalars(
+            db.select(CaseEvent)
+            .where(CaseEvent.case_id == case.id)
+            .order_by(CaseEvent.seq)
+        ).all()
+    )
+
+
+def sync_case(case: Case, *, now: datetime) -> set[int]:
+    """Make the ledger hold exactly the credit events ``case`` gives.
+
+    Repaired events keep their repair. :return: the merchants whose ledger changed.
+    """
+    db.session.flush()
+    wanted = {f.key: f for f in derive(case, _case_events(case))}
+    existing = {
+        (e.merchant_id, e.kind): e
+        for e in db.session.scalars(
+            db.select(CreditEvent).where(CreditEvent.case_id == case.id)
+        ).all()
+    }
+    changed: set[int] = set()
+    config = credit_config()
+    merchants: dict[int, Merchant | None] = {}
+    for key, row in existing.items():
+        if key not in wanted:
+            db.session.delete(row)
+            changed.add(key[0])
+    for key, fact in wanted.items():
+        row = existing.get(key)
+        if row is not None and row.occurred_at == fact.occurred_at:
+            continue
+        if fact.merchant_id not in merchants:
+            merchants[fact.merchant_id] = db.session.get(Merchant, fact.merchant_id)
+        points = credit_model.points_for(
+            fact.kind, norm_of(merchants[fact.merchant_id]), config
+        )
+        if row is None:
+            db.session.add(
+                CreditEvent(
+                    merchant_id=fact.merchant_id,
+                    case_id=case.id,
+                    kind=fact.kind,
+                    points=points,
+                    occurred_at=fact.occurred_at,
+                    data=fact.data,
+                    lists=fact.lists,
+                    created_at=now,
+                )
+            )
+        else:
+            row.points, row.occurred_at = points, fact.occurred_at
+            row.data, row.lists = fact.data, fact.lists
+        changed.add(fact.merchant_id)
+    db.session.flush()
+    return changed
+
+
+def on_case_event(
+    case: Case, *, action: str, from_status: str | None, now: datetime
+) -> None:
+    """Keep the ledger and standings current after a case event (``apply_action``).
+
+    In a batch (the SLA sweep) the timeline rows are written at the end of the
+    batch, so the ledger follows then, once per case.
+    """
+    side = case.merchant_id or case.platform_id
+    if action in CREDIT_ACTIONS or (
+        lc.is_closed(case.status) and from_status != case.status
+    ):
+
+        def work() -> None:
+            for merchant_id in sync_case(case, now=now):
+                refresh_standing(merchant_id, now=now)
+
+    elif action == "rate" and side is not None:
+
+        def work() -> None:
+            refresh_standing(side, now=now)
+
+    else:
+        return
+    bulk = current_bulk()
+    if bulk is not None:
+        bulk.after_write[("credit", case.id)] = work
+    else:
+        work()
+
+
+# Standings --------------------------------------------------------------------
+
+
+def entries_of(merchant_id: int) -> list[credit_model.Entry]:
+    """Return a merchant's ledger as the model reads it."""
+    return [
+        credit_model.Entry(
+            kind=e.kind,
+            points=e.points,
+            occurred_at=e.occurred_at,
+            lists=e.lists,
+            repaired=e.repaired_at is not None,
+            id=e.id,
+        )
+        for e in db.session.scalars(
+            db.select(CreditEvent)
+            .where(CreditEvent.merchant_id == merchant_id)
+            .order_by(CreditEvent.occurred_at, CreditEvent.id)
+        ).all()
+    ]
+
+
+def _side_cases(merchant_id: int):
+    """Cases a merchant answers for: its own, and unregistered shops' on a platform."""
+    return or_(
+        Case.merchant_id == merchant_id,
+        and_(Case.merchant_id.is_(None), Case.platform_id == merchant_id),
+    )
+
+
+def ratings_of(merchant_id: int) -> list[tuple[datetime, int]]:
+    """Return ``(closed_at, score)`` of the merchant's cases rated by consumers."""
+    return [
+        (closed_at, score)
+        for closed_at, score in db.session.execute(
+            db.select(Case.closed_at, Case.satisfaction).where(
+                _side_cases(merchant_id),
+                Case.satisfaction.is_not(None),
+                Case.closed_at.is_not(None),
+            )
+        ).all()
+    ]
+
+
+def resolved_count(merchant_id: int) -> int:
+    """Return how many of the merchant's cases closed as resolved."""
+    return db.session.scalar(
+        db.select(db.func.count(Case.id)).where(
+            _side_cases(merchant_id), Case.status == lc.RESOLVED
+        )
+    )
+
+
+def compute(merchant_id: int, *, now: datetime) -> credit_model.Standing:
+    """Return a merchant's standing at ``now`` from its ledger and ratings."""
+    return credit_model.standing(
+        entries_of(merchant_id),
+        now=now,
+        model=credit_config(),
+        ratings=ratings_of(merchant_id),
+        resolved_cases=resolved_count(merchant_id),
+    )
+
+
+def _snapshot(row: CreditStanding | None) -> dict[str, Any]:
+    if row is None:
+        return {}
+    return {
+        "score": row.score_tenths / 10,
+        "grade": row.grade,
+        "listed": row.listed,
+        "trusted": row.trusted,
+    }
+
+
+def refresh_standing(merchant_id: int, *, now: datetime) -> CreditStanding:
+    """Recompute and store a merchant's standing; append feed rows for changes."""
+    result = compute(merchant_id, now=now)
+    row = db.session.get(CreditStanding, merchant_id)
+    before = _snapshot(row)
+    if row is None:
+        row = CreditStanding(merchant_id=merchant_id)
+        db.session.add(row)
+    row.score_tenths = result.score_tenths
+    row.grade = result.grade
+    row.listed = result.listed
+    row.trusted = result.trusted
+    row.next_change_at = result.next_change_at
+    row.updated_at = now
+    after = _snapshot(row)
+    for kind in _changes(before, after):
+        change = CreditChange(
+            merchant_id=merchant_id, kind=kind, old=before, new=after, at=now
+        )
+        db.session.add(change)
+        db.session.flush()
+        for listener in change_listeners:
+            listener(change)
+    return row
+
+
+def _changes(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
+    if not before:
+        # A first standing is news only when it is not the blank slate.
+        blank = {"grade": "A", "listed": False}
+        if after.get("grade") == blank["grade"] and not after.get("listed"):
+            return []
+        before = {"grade": None, "listed": False, "trusted": False}
+    kinds = []
+    if before.get("grade") != after["grade"]:
+        kinds.append("grade")
+    if before.get("listed") != after["listed"]:
+        kinds.append("listed" if after["listed"] else "delisted")
+    if bool(before.get("trusted")) != after["trusted"]:
+        kinds.append("trusted" if after["trusted"] else "untrusted")
+    return kinds
+
+
+def standing_of(merchant_id: int, *, now: datetime) -> CreditStanding:
+    """Return the stored standing, computing it first when there is none."""
+    row = db.session.get(CreditStanding, merchant_id)
+    if row is None:
+        row = refresh_standing(merchant_id, now=now)
+    return row
+
+
+def refresh_due(*, now: datetime, limit: int = 1000) -> int:
+    """Refresh the standings that change by themselves by ``now`` (an event left a
+    window). :return: how many were refreshed."""
+    query = (
+        db.select(CreditStanding.merchant_id)
+        .where(CreditStanding.next_change_at <= now)
+        .order_by(CreditStanding.merchant_id)
+        .limit(limit)
+    )
+    if db.session.get_bind().dialect.name == "postgresql":
+        # Several sweepers: each standing is refreshed by one of them.
+        query = query.with_for_update(skip_locked=True)
+    ids = db.session.scalars(query).all()
+    for merchant_id in ids:
+        refresh_standing(merchant_id, now=now)
+    return len(ids)
+
+
+def recompute(
+    *, now: datetime, case_ids: Iterable[int] | None = None
+) -> dict[str, int]:
+    """Rebuild every ledger from the case history, then every standing.
+
+    The same :func:`derive` as the live updates: recomputing a consistent ledger
+    changes nothing. :return: counts of cases and merchants processed.
+    """
+    query = db.select(Case).order_by(Case.id)
+    if case_ids is not None:
+        query = query.where(Case.id.in_(list(case_ids)))
+    touched: set[int] = set()
+    cases = 0
+    for case in db.session.scalars(query).all():
+        touched |= sync_case(case, now=now)
+        cases += 1
+    # Ledger rows of cases that no longer exist (none normally).
+    merchant_ids = set(
+        db.session.scalars(db.select(CreditEvent.merchant_id).distinct()).all()
+    ) | set(db.session.scalars(db.select(CreditStanding.merchant_id)).all())
+    for merchant_id in sorted(merchant_ids | touched):
+        refresh_standing(merchant_id, now=now)
+    return {"cases": cases, "merchants": len(merchant_ids | touched)}

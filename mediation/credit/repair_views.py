@@ -1,0 +1,5 @@
+"""Credit pages."""
+
+from __future__ import annotations
+
+from mediation.credit import bp  # noqa: F401
