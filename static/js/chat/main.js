@@ -56,6 +56,15 @@ function start(root) {
     proposals: config.proposals,
   };
   const conn = new Connection();
+  // A form of this page was sent: the browser is about to show its answer (and
+  // its flash message); reloading now would replace that navigation.
+  let leaving = false;
+  document.addEventListener("submit", (event) => {
+    if (!event.defaultPrevented) leaving = true;
+  });
+  function reloadPage() {
+    if (!leaving) window.location.reload();
+  }
   const outbox = new Outbox(`chat-outbox:${caseId}:${ctx.me}`);
   const drafts = new Drafts(`chat-draft:${caseId}:${ctx.me}:`);
   const proposals = new Proposals(ctx, () => window.location.reload());
@@ -267,7 +276,7 @@ function start(root) {
     if (payload.status !== ctx.caseStatus) {
       // New status, new buttons: the page is rebuilt; drafts and the outbox
       // are in sessionStorage and come back.
-      window.location.reload();
+      reloadPage();
       return;
     }
     const due = document.querySelector("[data-testid=case-deadline]");
@@ -283,7 +292,7 @@ function start(root) {
   // or the status: the page is rebuilt (drafts and the outbox are kept).
   function caseMoved(data) {
     const membership = ["take", "auto_assign", "reassign"].includes(data.action);
-    if (membership || (data.status && data.status !== ctx.caseStatus)) window.location.reload();
+    if (membership || (data.status && data.status !== ctx.caseStatus)) reloadPage();
   }
 
   function showTyping(room) {
