@@ -9,6 +9,7 @@ from typing import Any
 
 from flask import Flask, has_request_context, request, session
 from flask_login import current_user
+from werkzeug.routing import IntegerConverter
 
 from mediation import errors, logs
 from mediation.config import CONFIGS, DEV_SECRET_KEY, Config, resolve_sla_policy
@@ -41,6 +42,9 @@ def create_app(
         template_folder=str(ROOT / "templates"),
         static_folder=str(ROOT / "static"),
     )
+    # Ids are 32-bit integers in the database: a larger one in a URL is a 404,
+    # not a database error ("integer out of range" on PostgreSQL).
+    app.url_map.converters["int"] = BoundedIntegerConverter
     env_name = os.environ.get("MEDIATION_ENV", "development")
     if config is None or isinstance(config, Mapping):
         app.config.from_object(CONFIGS.get(env_name, CONFIGS["development"]))
@@ -163,6 +167,13 @@ def _init_extensions(app: Flask) -> None:
         view_func=_socketio_transport,
         strict_slashes=False,
     )
+
+
+class BoundedIntegerConverter(IntegerConverter):
+    """``<int:...>`` up to the largest id the database holds (2**31 - 1)."""
+
+    def __init__(self, url_map, fixed_digits=0, min=None, max=2**31 - 1, signed=False):  # noqa: A002
+        super().__init__(url_map, fixed_digits, min, max, signed)
 
 
 def _socketio_transport():

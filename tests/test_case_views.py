@@ -671,3 +671,14 @@ def test_forms_without_the_csrf_token_are_refused(make_user, make_app):
     )
     assert response.status_code == 303
     assert only_case(app).status == lc.WITHDRAWN
+
+
+def test_an_id_beyond_the_database_range_is_a_404(client, auth, make_user):
+    user = make_user("consumer")
+    auth.login(user)
+    for url in (
+        "/cases/99999999999",
+        "/cases/99999999999/file",
+        "/merchants/99999999999",
+    ):
+        assert client.get(url).status_code == 404, url
