@@ -140,6 +140,15 @@ class Config:
     #: The credit model (points, windows, grades, list, mark): one dictionary,
     #: also what the public methodology page shows.
     CREDIT_MODEL = DEFAULT_CREDIT_MODEL
+    #: Requests per client address to the public credit feed.
+    FEED_RATE_LIMIT = os.environ.get("FEED_RATE_LIMIT", "60 per minute")
+    #: Webhooks: seconds a receiver has to answer, seconds between delivery runs,
+    #: subscriptions per user, and whether private/loopback addresses may receive
+    #: them (never in production: a subscriber could reach the servers' network).
+    WEBHOOK_TIMEOUT_SECONDS = _int("WEBHOOK_TIMEOUT_SECONDS", 5)
+    WEBHOOK_INTERVAL_SECONDS = _int("WEBHOOK_INTERVAL_SECONDS", 15)
+    WEBHOOK_MAX_SUBSCRIPTIONS = _int("WEBHOOK_MAX_SUBSCRIPTIONS", 20)
+    WEBHOOK_ALLOW_PRIVATE_URLS = _bool("WEBHOOK_ALLOW_PRIVATE_URLS")
     #: Chat events one server process works on at once (0: no limit). The rest
     #: wait their turn, blocked without the GIL (docs/ARCHITECTURE.md).
     CHAT_EVENT_CONCURRENCY = _int("CHAT_EVENT_CONCURRENCY", 4)

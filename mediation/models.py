@@ -28,5 +28,6 @@ from mediation.credit.models import (  # noqa: F401
     WebhookDelivery,
     WebhookSubscription,
 )
+from mediation.credit.webhook_models import WebhookAttempt  # noqa: F401
 from mediation.merchants.models import Merchant  # noqa: F401
 from mediation.notifications.models import Notification  # noqa: F401

@@ -266,6 +266,25 @@ def _merchant_json(w: World, actor: str) -> dict[str, Any]:
     }
 
 
+def _webhook_json(w: World, actor: str) -> dict[str, Any]:
+    return {"json": {"url": "https://hooks.example.com/odr", "events": ["case.filed"]}}
+
+
+def _platform_hook(w: World) -> int:
+    """A webhook subscription of platform P's staff, made for each request."""
+    from mediation.credit.webhooks import subscribe
+
+    with w.app.app_context():
+        subscription, _secret = subscribe(
+            db.session.get(User, w.users["P"].id),
+            url="https://hooks.example.com/odr",
+            events=["credit.listed"],
+            now=clock.now_utc(),
+        )
+        db.session.commit()
+        return subscription.id
+
+
 def _evidence_form(w: World, actor: str) -> dict[str, Any]:
     return {
         "data": {"evidence": (io.BytesIO(b"Chat log with the shop.\n"), "chat.txt")},
@@ -339,6 +358,7 @@ CASE = "/cases/<int:case_id>"
 API_CASE = "/api/v1/cases/<int(max=2147483647):case_id>"
 API_EVIDENCE = API_CASE + "/evidence/<int(max=2147483647):evidence_id>"
 AWARD_CASE = "/cases/<int(max=2147483647):case_id>"
+API_HOOK = "/api/v1/webhooks/<int(max=2147483647):subscription_id>"
 
 
 @dataclass(frozen=True)
@@ -440,6 +460,27 @@ def _awarded(w: World) -> int:
     return w.ids["awarded"]
 
 
+def _repair(w: World) -> int:
+    """A pending credit-repair application of shop S (sent by S), made once per
+    test."""
+    if "repair" not in w.ids:
+        from mediation.credit.models import CreditRepair
+
+        with w.app.app_context():
+            application = CreditRepair(
+                merchant_id=w.shop.id,
+                applicant_id=w.users["S"].id,
+                event_ids=[],
+                commitment="We answer every complaint within a day.",
+                created_at=clock.now_utc(),
+                status="pending",
+            )
+            db.session.add(application)
+            db.session.commit()
+            w.ids["repair"] = application.id
+    return w.ids["repair"]
+
+
 PUBLIC = cells(200)
 #: Pages for anyone signed in.
 SIGNED_IN = cells(200, anon=LOGIN)
@@ -464,6 +505,16 @@ MATRIX: list[Row] = [
     _html("GET", "/health", PUBLIC),
     _html("GET", "/merchants/", PUBLIC),
     _html("GET", "/merchants/<int:merchant_id>", PUBLIC, path="/merchants/{shop}"),
+    # Public credit pages (S's own staff also see what would raise its grade).
+    _html("GET", "/credit/", PUBLIC),
+    _html("GET", "/credit/dishonest", PUBLIC),
+    _html("GET", "/credit/methodology", PUBLIC),
+    _html(
+        "GET",
+        "/credit/merchants/<int:merchant_id>",
+        PUBLIC,
+        path="/credit/merchants/{shop}",
+    ),
     _html(
         "GET",
         "/login",
@@ -555,6 +606,38 @@ MATRIX: list[Row] = [
         "case in arbitration",
     ),
     _html("GET", "/cases/overdue", REGULATOR_PAGE),
+    # Credit repair -----------------------------------------------------------------
+    _html(
+        "GET",
+        "/credit/repair",
+        cells(403, anon=LOGIN, S=200, T=200, P=200),
+        note="merchant staff: their own merchant's record",
+    ),
+    _html(
+        "POST",
+        "/credit/repair",
+        cells(403, anon=LOGIN, S=422, T=422, P=422),
+        body=_form(commitment="We answer every complaint within a day."),
+        note="no event chosen: the form again with its errors",
+    ),
+    _html("GET", "/credit/repairs", REGULATOR_PAGE),
+    _html(
+        "GET",
+        "/credit/repairs/<int:repair_id>",
+        REGULATOR_PAGE,
+        path="/credit/repairs/{case}",
+        fresh=_repair,
+        note="S's own application: only regulators review it",
+    ),
+    _html(
+        "POST",
+        "/credit/repairs/<int:repair_id>",
+        cells(403, anon=LOGIN, reg=303),
+        path="/credit/repairs/{case}",
+        fresh=_repair,
+        body=_form(decision="refuse", reason="The refund is not proven."),
+        note="regulators decide (the regulator refuses S's application)",
+    ),
     # Case pages --------------------------------------------------------------------
     _html("GET", "/cases/new", cells(403, anon=LOGIN, A=200, B=200)),
     _html(
@@ -853,6 +936,38 @@ MATRIX: list[Row] = [
         path="/api/v1/merchants/{shop}",
         body=_json(commitment="We answer within a day."),
         note="S's own registry entry: S may not edit it either",
+    ),
+    _api(
+        "GET",
+        "/api/v1/merchants/<int:merchant_id>/credit",
+        PUBLIC,
+        path="/api/v1/merchants/{shop}/credit",
+    ),
+    # API: credit feed and webhooks ---------------------------------------------------
+    _api("GET", "/api/v1/credit/feed", PUBLIC),
+    _api(
+        "POST",
+        "/api/v1/webhooks",
+        cells(403, anon=401, P=201, reg=201),
+        body=_webhook_json,
+        note="platform staff and regulators; a shop's staff (S, T) may not",
+    ),
+    _api("GET", "/api/v1/webhooks", cells(403, anon=401, P=200, reg=200)),
+    _api(
+        "DELETE",
+        API_HOOK,
+        cells(403, anon=401, P=204, reg=404),
+        path="/api/v1/webhooks/{case}",
+        fresh=_platform_hook,
+        note="P's subscription: only its owner knows it",
+    ),
+    _api(
+        "GET",
+        API_HOOK + "/deliveries",
+        cells(403, anon=401, P=200, reg=404),
+        path="/api/v1/webhooks/{case}/deliveries",
+        fresh=_platform_hook,
+        note="P's subscription: only its owner knows it",
     ),
     # API: notifications, documents ---------------------------------------------------
     _api(

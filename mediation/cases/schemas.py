@@ -272,9 +272,7 @@ class DecideObjectionSchema(BaseSchema):
         required=True, validate=validate.OneOf(("upheld", "dismissed"))
     )
     reason = Text(required=True, validate=validate.Length(max=SHORT_TEXT_MAX))
-    user_id = Id(
-        metadata={"description": "The new arbitrator (required when upheld)."}
-    )
+    user_id = Id(metadata={"description": "The new arbitrator (required when upheld)."})
 
 
 class RequestEvidenceSchema(BaseSchema):

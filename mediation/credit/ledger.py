@@ -319,7 +319,7 @@ def entries_of(merchant_id: int) -> list[credit_model.Entry]:
     ]
 
 
-def _side_cases(merchant_id: int):
+def side_cases(merchant_id: int):
     """Cases a merchant answers for: its own, and unregistered shops' on a platform."""
     return or_(
         Case.merchant_id == merchant_id,
@@ -333,7 +333,7 @@ def ratings_of(merchant_id: int) -> list[tuple[datetime, int]]:
         (closed_at, score)
         for closed_at, score in db.session.execute(
             db.select(Case.closed_at, Case.satisfaction).where(
-                _side_cases(merchant_id),
+                side_cases(merchant_id),
                 Case.satisfaction.is_not(None),
                 Case.closed_at.is_not(None),
             )
@@ -345,7 +345,7 @@ def resolved_count(merchant_id: int) -> int:
     """Return how many of the merchant's cases closed as resolved."""
     return db.session.scalar(
         db.select(db.func.count(Case.id)).where(
-            _side_cases(merchant_id), Case.status == lc.RESOLVED
+            side_cases(merchant_id), Case.status == lc.RESOLVED
         )
     )
 
@@ -446,21 +446,14 @@ def recompute(
 ) -> dict[str, int]:
     """Rebuild every ledger from the case history, then every standing.
 
-    The same :func:`derive` as the live updates: recomputing a consistent ledger
-    changes nothing. :return: counts of cases and merchants processed.
+    The same :func:`derive` and the same model as the live updates, with the
+    I/O done set-based (:mod:`mediation.credit.bulk`): recomputing a consistent
+    ledger changes nothing, and the result is the one :func:`sync_case` per case
+    and :func:`refresh_standing` per merchant would give.
+
+    :param case_ids: only these cases' ledger rows (every standing is refreshed).
+    :return: counts of cases and merchants processed (and of rows written).
     """
-    query = db.select(Case).order_by(Case.id)
-    if case_ids is not None:
-        query = query.where(Case.id.in_(list(case_ids)))
-    touched: set[int] = set()
-    cases = 0
-    for case in db.session.scalars(query).all():
-        touched |= sync_case(case, now=now)
-        cases += 1
-    # Ledger rows of cases that no longer exist (none normally).
-    merchant_ids = set(
-        db.session.scalars(db.select(CreditEvent.merchant_id).distinct()).all()
-    ) | set(db.session.scalars(db.select(CreditStanding.merchant_id)).all())
-    for merchant_id in sorted(merchant_ids | touched):
-        refresh_standing(merchant_id, now=now)
-    return {"cases": cases, "merchants": len(merchant_ids | touched)}
+    from mediation.credit import bulk
+
+    return bulk.recompute(now=now, case_ids=case_ids)

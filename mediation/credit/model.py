@@ -184,10 +184,12 @@ def standing(
             room = max(0, caps[entry.kind] - used_per_year.get(key, 0))
             points = min(points, room)
             used_per_year[key] = used_per_year.get(key, 0) + points
+        if entry.points < 0 and now < add_months(
+            entry.occurred_at, model["trusted"]["clean_months"]
+        ):
+            negative_recent = True
         if w == 1.0:
             factor.full += 1
-            if entry.points < 0:
-                negative_recent = True
         else:
             factor.half += 1
         factor.points += points * w

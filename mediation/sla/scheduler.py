@@ -20,6 +20,7 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 from flask import Flask
 
 from mediation import clock
+from mediation.credit.webhooks import delivery_job
 from mediation.sla.sweep import SweepReport, run_sweep
 
 logger = logging.getLogger(__name__)
@@ -27,6 +28,10 @@ logger = logging.getLogger(__name__)
 #: Stable id: re-adding the job replaces it instead of doubling it.
 JOB_ID = "sla-sweep"
 DEFAULT_INTERVAL_SECONDS = 30
+#: The webhook deliveries: a job of their own, so that a slow receiver never
+#: holds up the sweep.
+WEBHOOK_JOB_ID = "webhook-delivery"
+DEFAULT_WEBHOOK_INTERVAL_SECONDS = 15
 
 _lock = threading.Lock()
 _in_process: BackgroundScheduler | None = None
@@ -67,10 +72,32 @@ def add_sweep_job(scheduler: BaseScheduler, app: Flask) -> None:
     )
 
 
+def add_webhook_job(scheduler: BaseScheduler, app: Flask) -> None:
+    """Add the webhook delivery job (``WEBHOOK_INTERVAL_SECONDS``, default 15)."""
+    scheduler.add_job(
+        delivery_job,
+        "interval",
+        seconds=int(
+            app.config.get("WEBHOOK_INTERVAL_SECONDS")
+            or DEFAULT_WEBHOOK_INTERVAL_SECONDS
+        ),
+        args=[app],
+        id=WEBHOOK_JOB_ID,
+        name="Webhook deliveries",
+        replace_existing=True,
+        misfire_grace_time=None,
+        coalesce=True,
+        max_instances=1,
+        next_run_time=clock.now_utc(),
+    )
+
+
 def blocking_scheduler(app: Flask) -> BlockingScheduler:
-    """Return a BlockingScheduler with the sweep job (the ``scheduler`` command)."""
+    """Return a BlockingScheduler with the sweep and webhook jobs (the
+    ``scheduler`` command)."""
     scheduler = BlockingScheduler(timezone=UTC)
     add_sweep_job(scheduler, app)
+    add_webhook_job(scheduler, app)
     return scheduler
 
 
@@ -87,6 +114,7 @@ def start_in_process(app: Flask) -> BackgroundScheduler | None:
         if _in_process is None:
             scheduler = BackgroundScheduler(timezone=UTC, daemon=True)
             add_sweep_job(scheduler, app)
+            add_webhook_job(scheduler, app)
             scheduler.start()
             _in_process = scheduler
             logger.info(
