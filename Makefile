@@ -48,6 +48,7 @@ bench: install translations
 	$(PY) benchmarks/filing.py
 	$(PY) benchmarks/sweep.py
 	$(PY) benchmarks/chat.py
+	$(PY) benchmarks/credit.py
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache .ruff_cache
