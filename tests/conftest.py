@@ -86,13 +86,24 @@ def app(database_url, tmp_path) -> Iterator:
 
 
 def _empty_tables() -> None:
+    """Empty every table and restart the ids, for the next test.
+
+    On PostgreSQL a ``DELETE`` per table (children first) and a restart of each
+    sequence: a ``TRUNCATE`` of every table after every test rewrote ~40 tables
+    and their indexes each time and made the PostgreSQL pass twice as slow.
+    """
     tables = [t.name for t in reversed(db.metadata.sorted_tables)]
     with db.engine.begin() as conn:
+        for name in tables:
+            conn.execute(text(f"DELETE FROM {name}"))
         if conn.dialect.name == "postgresql":
-            conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
-        else:
-            for name in tables:
-                conn.execute(text(f"DELETE FROM {name}"))
+            sequences = conn.execute(
+                text(
+                    "SELECT sequencename FROM pg_sequences WHERE schemaname = 'public'"
+                )
+            ).scalars()
+            for sequence in sequences:
+                conn.execute(text(f'ALTER SEQUENCE "{sequence}" RESTART'))
 
 
 @pytest.fixture()

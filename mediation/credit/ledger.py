@@ -291,10 +291,28 @@ def on_case_event(
     else:
         return
     bulk = current_bulk()
-    if bulk is not None:
-        bulk.after_write[("credit", case.id)] = work
-    else:
+    if bulk is None:
         work()
+        return
+    # A batch: each case's ledger once its rows are written, then every merchant
+    # touched refreshed once (not once per case: a batch often holds many cases
+    # of one merchant, and a refresh reads its whole ledger).
+    touched: set[int] = bulk.cache.setdefault(("credit", "touched"), set())
+    if side is not None and action == "rate":
+        touched.add(side)
+    else:
+        bulk.after_write[("credit", case.id)] = lambda: touched.update(
+            sync_case(case, now=now)
+        )
+
+    def refresh_touched() -> None:
+        for merchant_id in sorted(touched):
+            refresh_standing(merchant_id, now=now)
+        touched.clear()
+
+    # Kept last: after every case's ledger work.
+    bulk.after_write.pop(("credit", "refresh"), None)
+    bulk.after_write[("credit", "refresh")] = refresh_touched
 
 
 # Standings --------------------------------------------------------------------
