@@ -48,10 +48,11 @@ CHANGE_KIND = {
 }
 
 #: Credit repair applications.
+#: ("Refused" alone is the refusal of an award correction, translated otherwise.)
 REPAIR_STATUS = {
-    "pending": _l("Pending"),
+    "pending": _l("Waiting for a decision"),
     "approved": _l("Approved"),
-    "refused": _l("Refused"),
+    "refused": _l("Refused by the regulator"),
 }
 
 #: The two points norms.

@@ -24,14 +24,6 @@ from mediation.errors import Conflict, NotFound, PermissionDenied, ValidationErr
 from mediation.extensions import db
 from mediation.merchants.models import Merchant
 
-#: Application states ("Refused" alone is already the refusal of an award
-#: correction in the catalogue, with another translation).
-REPAIR_STATUSES = {
-    "pending": _l("Waiting for a decision"),
-    "approved": _l("Approved"),
-    "refused": _l("Refused by the regulator"),
-}
-
 
 def _periods() -> dict[str, str]:
     """Name the minimum periods of the credit model (``repair_months``)."""
@@ -53,7 +45,7 @@ def _periods() -> dict[str, str]:
 def _labels() -> dict:
     return {
         "event_labels": labels.EVENT_KIND,
-        "repair_statuses": REPAIR_STATUSES,
+        "repair_statuses": labels.REPAIR_STATUS,
         "periods": _periods(),
     }
 
@@ -122,7 +114,7 @@ def repairs():
     """Credit-repair applications: pending first, or decided (regulators only)."""
     require_role(Role.regulator)
     status = request.args.get("status")
-    if status not in REPAIR_STATUSES:
+    if status not in labels.REPAIR_STATUS:
         status = "pending"
     order = (
         (CreditRepair.created_at, CreditRepair.id)
