@@ -185,6 +185,15 @@ def _socketio_transport():
 
 def _register_blueprints(app: Flask) -> None:
     # Importing the route modules adds their routes to the blueprints.
+    import mediation.analytics.alert_views
+    import mediation.analytics.alerts_api
+    import mediation.analytics.audit_views
+    import mediation.analytics.dashboard
+    import mediation.analytics.export_views
+    import mediation.analytics.risk_views
+    import mediation.analytics.stats_api
+    import mediation.analytics.warning_views
+    import mediation.analytics.warnings_api
     import mediation.api.common
     import mediation.api.docs
     import mediation.arbitration.api
@@ -203,6 +212,7 @@ def _register_blueprints(app: Flask) -> None:
     import mediation.merchants.views
     import mediation.notifications.views
     import mediation.sla.views  # noqa: F401
+    from mediation.analytics import bp as analytics_bp
     from mediation.api import bp as api_bp
     from mediation.arbitration import bp as arbitration_bp
     from mediation.auth import bp as auth_bp
@@ -215,6 +225,7 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(cases_bp)
     app.register_blueprint(arbitration_bp)
     app.register_blueprint(credit_bp)
+    app.register_blueprint(analytics_bp)
     app.register_blueprint(merchants_bp)
     app.register_blueprint(notifications_bp)
     app.register_blueprint(api_bp)

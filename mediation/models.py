@@ -1,5 +1,10 @@
 """Imports every model module so that metadata (and Alembic) sees all tables."""
 
+import mediation.analytics.alert_models  # noqa: F401
+import mediation.analytics.risk_models  # noqa: F401
+import mediation.analytics.stats_models  # noqa: F401
+import mediation.analytics.warning_models  # noqa: F401
+from mediation.analytics.audit_models import AuditEntry  # noqa: F401
 from mediation.arbitration.models import (  # noqa: F401
     Award,
     AwardCorrection,

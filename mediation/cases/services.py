@@ -403,6 +403,7 @@ def file_case(consumer: User, filing: Filing, *, now: datetime) -> Case:
             case_id=case.id,
             now=now,
         )
+    analytics_hooks.case_filed(case, now=now)
     return case
 
 
@@ -453,6 +454,7 @@ def apply_action(
         )
     from_status = case.status
     stage_before = _stage(case)
+    due_before = case.due_at
     # Decided on the facts before the handler runs: the table already accounts
     # for the actor's own step (e.g. the second acceptance of a proposal).
     target = lc.next_status(case.status, relation, action, facts)
@@ -480,6 +482,14 @@ def apply_action(
 
     on_case_event(case, action=action, from_status=from_status, data=data, now=now)
     credit_ledger.on_case_event(case, action=action, from_status=from_status, now=now)
+    analytics_hooks.case_event(
+        case,
+        action=action,
+        from_status=from_status,
+        stage_before=stage_before,
+        due_before=due_before,
+        now=now,
+    )
     _notify_parties(case, action, actor, now)
     _announce(case)
     return case
@@ -1223,5 +1233,6 @@ def get_offer(case: Case, offer_id: int) -> Offer:
 
 
 # The arbitration handlers register themselves (they import this module's helpers).
+from mediation.analytics import hooks as analytics_hooks  # noqa: E402
 from mediation.arbitration import services as arbitration  # noqa: E402
 from mediation.credit import ledger as credit_ledger  # noqa: E402

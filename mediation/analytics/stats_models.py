@@ -1,0 +1,1 @@
+"""Tables of supervision (issue #7): stats_models."""

@@ -1,0 +1,1 @@
+"""Supervision routes (issue #7): warnings_api."""
