@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from mediation.auth.models import User
 from mediation.cases.models import Case
 
 
@@ -29,6 +30,8 @@ def case_event(
     case: Case,
     *,
     action: str,
+    actor: User | None,
+    relation: str,
     from_status: str | None,
     stage_before: str | None,
     due_before: datetime | None,
@@ -36,6 +39,7 @@ def case_event(
 ) -> None:
     """Record one applied lifecycle action (after its timeline event).
 
+    :param actor: who acted (None: the system); ``relation`` is their role in it.
     :param stage_before: the SLA stage the case was in before the action.
     :param due_before: that stage's deadline (``due_at`` before the action).
     """

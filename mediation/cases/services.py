@@ -485,6 +485,8 @@ def apply_action(
     analytics_hooks.case_event(
         case,
         action=action,
+        actor=actor,
+        relation=relation,
         from_status=from_status,
         stage_before=stage_before,
         due_before=due_before,
