@@ -21,6 +21,9 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(sweep_command)
     app.cli.add_command(scheduler_command)
     app.cli.add_command(recompute_credit_command)
+    from mediation.analytics.stats import rebuild_stats_command
+
+    app.cli.add_command(rebuild_stats_command)
     from mediation.merchants.importer import import_merchants_command
     from mediation.seed import seed_demo_command
 

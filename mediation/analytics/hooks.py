@@ -20,8 +20,9 @@ def case_filed(case: Case, *, now: datetime) -> None:
 
     :param case: the new case, flushed, with its reference.
     """
-    from mediation.analytics import alerts, tagging
+    from mediation.analytics import alerts, stats, tagging
 
+    stats.on_case_filed(case, now=now)
     tagging.on_case_filed(case, now=now)
     alerts.on_case_filed(case, now=now)
 
@@ -48,6 +49,7 @@ def case_event(
     stats.on_case_event(
         case,
         action=action,
+        relation=relation,
         from_status=from_status,
         stage_before=stage_before,
         due_before=due_before,
