@@ -9,7 +9,8 @@ HOST ?= 127.0.0.1
 PORT ?= 5000
 export MEDIATION_ENV ?= development
 
-.PHONY: run test lint format install translations messages bench clean serve seed
+.PHONY: run test lint format install translations messages bench clean serve seed \
+	cluster cluster-stop cluster-status
 
 $(VENV)/.installed: setup.cfg pyproject.toml
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
@@ -49,6 +50,18 @@ bench: install translations
 	$(PY) benchmarks/sweep.py
 	$(PY) benchmarks/chat.py
 	$(PY) benchmarks/credit.py
+
+# nginx, two server processes and the scheduler on the local PostgreSQL and Redis
+# (deploy/README.md); CLUSTER_PORT, CLUSTER_APP_PORTS, CLUSTER_DATABASE_URL and
+# CLUSTER_REDIS_URL change the defaults. Files and pids under instance/cluster/.
+cluster: install translations
+	$(PY) deploy/cluster.py start
+
+cluster-stop:
+	$(if $(wildcard $(PY)),$(PY),$(PYTHON)) deploy/cluster.py stop
+
+cluster-status:
+	$(if $(wildcard $(PY)),$(PY),$(PYTHON)) deploy/cluster.py status
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache .ruff_cache

@@ -34,7 +34,8 @@ def create_app(
 
     :param config: a config class or object, or a mapping of overrides applied on
         top of the config named by ``MEDIATION_ENV`` (default ``development``).
-    :raise RuntimeError: when a production config has no ``SECRET_KEY``.
+    :raise RuntimeError: when a production config has no ``SECRET_KEY`` (or the
+        development one), or uses SQLite without ``ALLOW_SQLITE_IN_PRODUCTION``.
     """
     app = Flask(
         __name__,
@@ -53,6 +54,7 @@ def create_app(
     else:
         app.config.from_object(config)
     _check_secret(app)
+    _check_database(app)
     uri = app.config["SQLALCHEMY_DATABASE_URI"]
     if uri in ("sqlite://", "sqlite:///:memory:"):
         # An in-memory SQLite database has a single static connection: no pool.
@@ -78,9 +80,12 @@ def create_app(
 
     cli.init_app(app)
 
-    @app.get("/health")
-    def health():
-        return {"status": "ok"}
+    from mediation import health, serving
+
+    health.init_app(app)
+    # Last: the WSGI wrappers (proxy headers, X-Served-By) go around everything,
+    # Socket.IO's middleware included.
+    serving.init_app(app)
 
     if _serves_with_scheduler(app):
         from mediation.sla.scheduler import start_in_process
@@ -110,6 +115,22 @@ def _check_secret(app: Flask) -> None:
         return
     if not key or key == DEV_SECRET_KEY:
         raise RuntimeError("SECRET_KEY must be set (and not the development key)")
+
+
+def _check_database(app: Flask) -> None:
+    """Refuse SQLite outside development and tests unless explicitly allowed.
+
+    SQLite has one writer and lives on one machine: a production deployment
+    with several processes or machines needs PostgreSQL (deploy/README.md).
+    """
+    if app.config.get("ENV_NAME") in ("development", "testing"):
+        return
+    uri = str(app.config.get("SQLALCHEMY_DATABASE_URI") or "")
+    if uri.startswith("sqlite") and not app.config.get("ALLOW_SQLITE_IN_PRODUCTION"):
+        raise RuntimeError(
+            "DATABASE_URL is SQLite: production needs PostgreSQL "
+            "(set ALLOW_SQLITE_IN_PRODUCTION=1 to run a single process on SQLite)"
+        )
 
 
 def _init_extensions(app: Flask) -> None:

@@ -119,6 +119,11 @@ class Config:
     )
     #: Seconds between two SLA sweeps of the scheduler.
     SWEEP_INTERVAL_SECONDS = _int("SWEEP_INTERVAL_SECONDS", 30)
+    #: Mass-complaint alerts: N complaints against one merchant in one category
+    #: within W days raise an alert; the detection job runs every S seconds.
+    MASS_ALERT_THRESHOLD = _int("MASS_ALERT_THRESHOLD", 10)
+    MASS_ALERT_WINDOW_DAYS = _int("MASS_ALERT_WINDOW_DAYS", 7)
+    MASS_ALERT_INTERVAL_SECONDS = _int("MASS_ALERT_INTERVAL_SECONDS", 300)
     SCHEDULER_ENABLED = _bool("SCHEDULER_ENABLED")
     #: werkzeug hash method; the tests use a cheaper scrypt cost to stay fast.
     PASSWORD_HASH_METHOD = os.environ.get("PASSWORD_HASH_METHOD", "scrypt")
@@ -159,6 +164,14 @@ class Config:
     PAGE_SIZE = 20
     #: The baseline endpoint used by benchmarks/filing.py; off in production.
     BENCHMARK_ENDPOINTS = _bool("BENCHMARK_ENDPOINTS")
+    #: This server process's name in a cluster: sent as ``X-Served-By`` on every
+    #: response (the proxy's sticky cookie names it; deploy/README.md).
+    NODE_NAME = os.environ.get("NODE_NAME") or None
+    #: Reverse proxies in front of the app whose X-Forwarded-For/-Proto headers
+    #: are trusted (0: none; 1 behind nginx): client addresses for rate limits.
+    TRUSTED_PROXIES = _int("TRUSTED_PROXIES", 0)
+    #: Production refuses SQLite (one machine, one writer) unless this is set.
+    ALLOW_SQLITE_IN_PRODUCTION = _bool("ALLOW_SQLITE_IN_PRODUCTION")
 
 
 class DevelopmentConfig(Config):

@@ -503,6 +503,7 @@ MATRIX: list[Row] = [
     # Public pages ------------------------------------------------------------------
     _html("GET", "/", PUBLIC),
     _html("GET", "/health", PUBLIC),
+    _html("GET", "/ready", PUBLIC, note="names failed checks only, never details"),
     _html("GET", "/merchants/", PUBLIC),
     _html("GET", "/merchants/<int:merchant_id>", PUBLIC, path="/merchants/{shop}"),
     # Public credit pages (S's own staff also see what would raise its grade).
