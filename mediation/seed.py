@@ -8,6 +8,7 @@ import click
 from flask.cli import with_appcontext
 
 from mediation import clock
+from mediation.analytics.warning_services import seed_demo_warning
 from mediation.auth.models import User
 from mediation.auth.services import create_user
 from mediation.cases.models import Case
@@ -232,6 +233,7 @@ def seed_demo(now=None) -> dict[str, int]:
         ),
         now=now,
     )
+    seed_demo_warning(users["regulator@example.com"], [shop], now=now)
     return {
         "merchants": len(merchants),
         "users": len(users),

@@ -8,6 +8,7 @@ from typing import Any
 
 from mediation.analytics.audit_models import AuditEntry
 from mediation.auth.models import User
+from mediation.cases.models import Case, CaseEvent
 from mediation.extensions import db
 
 logger = logging.getLogger(__name__)
@@ -59,3 +60,69 @@ def record_audit(
         },
     )
     return entry
+
+
+#: Case actions that a regulator takes on a case (the intake queue, dismissals,
+#: reassignments, objections to an arbitrator): each lands in the audit log.
+REGULATOR_CASE_ACTIONS = frozenset(
+    {"link_merchant", "dismiss", "reassign", "decide_objection"}
+)
+#: What of the timeline event's data the audit entry keeps.
+_CASE_DETAIL_KEYS = (
+    "reason",
+    "merchant_id",
+    "merchant_name",
+    "user_id",
+    "decision",
+    "objection_id",
+)
+
+
+def on_case_event(
+    case: Case,
+    *,
+    action: str,
+    actor: User | None,
+    relation: str,
+    from_status: str | None,
+    now: datetime,
+) -> AuditEntry | None:
+    """Record a regulator's case action (called by the supervision case hook).
+
+    The entry names the case, the status change and the timeline event (its
+    sequence number and hash) with the particulars of its data.
+
+    :return: the entry, or None when the action is not a regulator's.
+    """
+    if relation != "regulator" or action not in REGULATOR_CASE_ACTIONS:
+        return None
+    head = case.__dict__.get("_chain_head")
+    event = None
+    if head is not None:
+        event = next(
+            (
+                obj
+                for obj in db.session.new
+                if isinstance(obj, CaseEvent)
+                and obj.case_id == case.id
+                and obj.seq == head[0]
+            ),
+            None,
+        )
+    data = dict(event.data or {}) if event is not None else {}
+    details: dict[str, Any] = {
+        "reference": case.reference,
+        "from_status": from_status,
+        "to_status": case.status,
+        **{k: data[k] for k in _CASE_DETAIL_KEYS if data.get(k) is not None},
+    }
+    if head is not None:
+        details["event_seq"], details["event_hash"] = head
+    return record_audit(
+        actor,
+        f"case.{action}",
+        object_type="case",
+        object_id=case.id,
+        details=details,
+        now=now,
+    )

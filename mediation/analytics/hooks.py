@@ -44,7 +44,7 @@ def case_event(
     :param stage_before: the SLA stage the case was in before the action.
     :param due_before: that stage's deadline (``due_at`` before the action).
     """
-    from mediation.analytics import stats
+    from mediation.analytics import audit, stats
 
     stats.on_case_event(
         case,
@@ -53,5 +53,13 @@ def case_event(
         from_status=from_status,
         stage_before=stage_before,
         due_before=due_before,
+        now=now,
+    )
+    audit.on_case_event(
+        case,
+        action=action,
+        actor=actor,
+        relation=relation,
+        from_status=from_status,
         now=now,
     )

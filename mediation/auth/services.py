@@ -9,6 +9,7 @@ from email_validator import EmailNotValidError, validate_email
 from flask import current_app
 from flask_babel import lazy_gettext as _l
 
+from mediation.analytics.audit import record_audit
 from mediation.auth.models import ApiToken, ClaimStatus, MerchantClaim, Role, User
 from mediation.errors import Conflict, NotFound, ValidationError
 from mediation.extensions import db
@@ -53,9 +54,12 @@ def create_user(
     merchant_id: int | None = None,
     phone: str | None = None,
     categories: list[str] | None = None,
+    actor: User | None = None,
 ) -> User:
     """Create an account of any role.
 
+    :param actor: the regulator creating a staff account (recorded in the audit
+        log); None for self-registration, the command line and the demo data.
     :raise ValidationError: for a bad e-mail, short password, empty name, unknown
         role or locale, or a merchant account without a merchant.
     :raise Conflict: when the e-mail is taken.
@@ -105,6 +109,21 @@ def create_user(
     user.set_password(password, current_app.config["PASSWORD_HASH_METHOD"])
     db.session.add(user)
     db.session.flush()
+    if actor is not None:
+        record_audit(
+            actor,
+            "user.create",
+            object_type="user",
+            object_id=user.id,
+            details={
+                "email": user.email,
+                "name": user.name,
+                "role": user.role,
+                "merchant_id": user.merchant_id,
+                "categories": user.categories,
+            },
+            now=now,
+        )
     return user
 
 
@@ -222,6 +241,20 @@ def decide_claim(
         [claim.user],
         "claim_approved" if approve else "claim_rejected",
         {"merchant": claim.merchant.name},
+        now=now,
+    )
+    record_audit(
+        actor,
+        "claim.approve" if approve else "claim.reject",
+        object_type="claim",
+        object_id=claim.id,
+        details={
+            "user_id": claim.user_id,
+            "email": claim.user.email,
+            "merchant_id": claim.merchant_id,
+            "merchant": claim.merchant.name,
+            "note": claim.decision_note,
+        },
         now=now,
     )
     return claim

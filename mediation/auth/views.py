@@ -354,7 +354,7 @@ def claim():
 @signin_required
 def staff():
     """List staff accounts and create new ones (regulators only)."""
-    require_role(Role.regulator)
+    regulator = require_role(Role.regulator)
     form = StaffForm()
     q = (request.args.get("q") or "").strip()
     if request.method == "GET" and (request.args.get("merchant_id") or "").isdigit():
@@ -372,6 +372,7 @@ def staff():
                 phone=form.phone.data,
                 categories=form.categories.data or [],
                 now=clock.now_utc(),
+                actor=regulator,
             )
         except (ValidationError, Conflict) as exc:
             db.session.rollback()

@@ -30,6 +30,12 @@ call :func:`register_writer` first. Shared advisory locks never block each
 other, so writers do not wait for one another; readers never wait at all.
 A long transaction that writes feed rows (``recompute-credit``) holds the
 horizon back until it commits: the feed lags, it does not skip.
+
+Consumer warnings (:mod:`mediation.analytics.warning_services`) are feed rows
+too, written through the ORM session in the transaction that publishes or
+withdraws them (so the same registration and horizon apply): kind ``warning``
+or ``warning_withdrawn``, one row per merchant the warning names (or one row
+without a merchant), ``new`` describing the warning.
 """
 
 from __future__ import annotations
@@ -69,7 +75,12 @@ DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
 
 #: The CSV columns: the JSON item with ``merchant``, ``old`` and ``new`` spread.
+#: The ``warning_*`` columns (consumer warnings, issue #7) come last, so that
+#: readers of the earlier columns by position keep working.
 STANDING_KEYS = ("score", "grade", "listed", "trusted")
+WARNING_KEYS = ("warning_id", "title", "category", "status")
+#: Feed kinds of consumer warnings: ``new`` describes the warning.
+WARNING_KINDS = ("warning", "warning_withdrawn")
 CSV_COLUMNS = (
     "id",
     "at",
@@ -79,6 +90,10 @@ CSV_COLUMNS = (
     "kind",
     *(f"old_{key}" for key in STANDING_KEYS),
     *(f"new_{key}" for key in STANDING_KEYS),
+    "warning_id",
+    "warning_title",
+    "warning_category",
+    "warning_status",
 )
 
 
@@ -144,7 +159,8 @@ def changes_since(since: int, limit: int) -> tuple[list[CreditChange], int | Non
     """
     query = (
         db.select(CreditChange, Merchant)
-        .join(Merchant, Merchant.id == CreditChange.merchant_id)
+        # A consumer warning naming no merchant has a row without one.
+        .outerjoin(Merchant, Merchant.id == CreditChange.merchant_id)
         .where(CreditChange.id > since)
         .order_by(CreditChange.id)
         .limit(limit + 1)
@@ -158,11 +174,18 @@ def changes_since(since: int, limit: int) -> tuple[list[CreditChange], int | Non
 
 
 def feed_item(change: CreditChange) -> dict[str, Any]:
-    """Return the public form of a feed row (also the webhooks' ``change``)."""
+    """Return the public form of a feed row (also the webhooks' ``change``).
+
+    ``merchant`` is None only for a consumer warning that names no merchant.
+    """
     merchant = change.merchant
     return {
         "id": change.id,
-        "merchant": {"id": merchant.id, "name": merchant.name, "uscc": merchant.uscc},
+        "merchant": (
+            {"id": merchant.id, "name": merchant.name, "uscc": merchant.uscc}
+            if merchant is not None
+            else None
+        ),
         "kind": change.kind,
         "old": dict(change.old or {}),
         "new": dict(change.new or {}),
@@ -198,16 +221,24 @@ def to_csv(items: list[dict[str, Any]]) -> str:
     writer.writerow(CSV_COLUMNS)
     for item in items:
         old, new = item["old"], item["new"]
+        merchant = item["merchant"] or {"id": None, "name": "", "uscc": None}
+        warning = new if item["kind"] in WARNING_KINDS else {}
         writer.writerow(
             [
                 item["id"],
                 item["at"],
-                item["merchant"]["id"],
-                _text_cell(item["merchant"]["name"]),
-                item["merchant"]["uscc"],
+                _cell(merchant["id"]),
+                _text_cell(merchant["name"]),
+                _cell(merchant["uscc"]),
                 item["kind"],
                 *(_cell(old.get(key)) for key in STANDING_KEYS),
                 *(_cell(new.get(key)) for key in STANDING_KEYS),
+                *(
+                    _text_cell(_cell(warning.get(key)))
+                    if key == "title"
+                    else _cell(warning.get(key))
+                    for key in WARNING_KEYS
+                ),
             ]
         )
     return out.getvalue()

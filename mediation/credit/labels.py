@@ -45,6 +45,9 @@ CHANGE_KIND = {
     "trusted": _l("Received the trusted online merchant mark"),
     "untrusted": _l("Lost the trusted online merchant mark"),
     "repaired": _l("Credit repaired"),
+    # Consumer warnings naming the merchant are feed rows too (issue #7).
+    "warning": _l("Named in a consumer warning"),
+    "warning_withdrawn": _l("Consumer warning withdrawn"),
 }
 
 #: Credit repair applications.

@@ -80,14 +80,20 @@ class CreditStanding(db.Model):
 class CreditChange(db.Model):
     """The public change feed: one row per change of a merchant's standing.
 
-    The id is the feed's cursor (``since``): rows are only appended.
+    The id is the feed's cursor (``since``): rows are only appended. Consumer
+    warnings appear here too (:mod:`mediation.analytics.warning_services`): one
+    row per merchant they name, or one without a merchant.
     """
 
     __tablename__ = "credit_changes"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    merchant_id: Mapped[int] = mapped_column(ForeignKey("merchants.id"), index=True)
-    #: ``grade``, ``listed``, ``delisted``, ``repaired``, ``trusted``, ``untrusted``.
+    #: None only for a consumer warning that names no merchant.
+    merchant_id: Mapped[int | None] = mapped_column(
+        ForeignKey("merchants.id"), index=True
+    )
+    #: ``grade``, ``listed``, ``delisted``, ``repaired``, ``trusted``, ``untrusted``;
+    #: ``warning`` and ``warning_withdrawn`` (``new`` describes the warning).
     kind: Mapped[str] = mapped_column(String(20))
     old: Mapped[dict] = mapped_column(JSON, default=dict)
     new: Mapped[dict] = mapped_column(JSON, default=dict)

@@ -34,6 +34,7 @@ from typing import Any, NamedTuple
 
 from flask_babel import lazy_gettext as _l
 
+from mediation.analytics.audit import record_audit
 from mediation.auth.models import Role, User
 from mediation.cases import lifecycle as lc
 from mediation.cases.models import Case
@@ -448,6 +449,19 @@ def decide(
     if approve:
         _repair_events(repair, items, now=now, verified=performance_verified)
     db.session.flush()
+    record_audit(
+        regulator,
+        "credit_repair.approve" if approve else "credit_repair.refuse",
+        object_type="credit_repair",
+        object_id=repair.id,
+        details={
+            "merchant_id": repair.merchant_id,
+            "event_ids": [item.event.id for item in items] or list(repair.event_ids),
+            "reason": repair.decision_reason,
+            "performance_verified": bool(performance_verified),
+        },
+        now=now,
+    )
     logger.info(
         "credit repair %s %s for merchant %s by regulator %s",
         repair.id,

@@ -16,9 +16,14 @@ Events and where they come from:
   or an intake case linked to a registered shop (``link_merchant``: sent to the
   subscriptions that only then come to match). Found by a ``before_flush`` hook
   on the session, so the case services know nothing of webhooks.
+* ``warning.published``, ``warning.withdrawn``: a consumer warning published or
+  withdrawn by a regulator (:func:`on_warning`, called by
+  :mod:`mediation.analytics.warning_services`); one delivery per subscription
+  however many merchants the warning names.
 
 Scope: a platform's subscription receives the events of the platform itself and
-of the shops on it; a regulator's receives every event.
+of the shops on it (for a warning: when it names the platform or one of its
+shops); a regulator's receives every event.
 
 Deliveries are at least once: a worker that dies between the POST and the
 record sends again after the lease. Receivers deduplicate on the ``id`` of the
@@ -67,6 +72,8 @@ EVENTS = (
     "credit.delisted",
     "credit.repaired",
     "case.filed",
+    "warning.published",
+    "warning.withdrawn",
 )
 #: CreditChange kind -> event (``trusted``/``untrusted`` are in the feed only).
 CHANGE_EVENTS = {
@@ -401,6 +408,25 @@ def on_credit_change(change: CreditChange) -> None:
 
 if on_credit_change not in ledger.change_listeners:
     ledger.change_listeners.append(on_credit_change)
+
+
+def on_warning(
+    name: str, payload: dict[str, Any], *, merchant_ids: list[int], now: datetime
+) -> list[WebhookDelivery]:
+    """Queue a consumer warning's event (``warning.published`` or
+    ``warning.withdrawn``) once for every subscription that matches.
+
+    :param payload: the body's ``data`` (``{"warning": {...}}``).
+    :param merchant_ids: the merchants the warning names (their platforms'
+        subscriptions receive it too); none: regulators' subscriptions only.
+    """
+    session = db.session()
+    if not _subscriptions(session):
+        return []
+    parties: set[int] = set()
+    for merchant_id in merchant_ids:
+        parties |= {merchant_id, _platform_of(session, merchant_id)} - {None}
+    return enqueue(session, name, payload, parties=parties, now=now)
 
 
 def _merchant_ref(session: Session, merchant_id: int | None) -> dict[str, Any] | None:

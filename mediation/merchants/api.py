@@ -94,9 +94,9 @@ def merchant_create():
         403: {$ref: "#/components/responses/Error"}
         422: {$ref: "#/components/responses/Error"}
     """
-    require_role(Role.regulator)
+    regulator = require_role(Role.regulator)
     values = load(CreateMerchantSchema())
-    merchant = services.register_merchant(values, now=clock.now_utc())
+    merchant = services.register_merchant(values, now=clock.now_utc(), actor=regulator)
     db.session.commit()
     return MerchantSchema().dump(merchant), 201
 
@@ -127,9 +127,9 @@ def merchant_update(merchant_id: int):
         409: {$ref: "#/components/responses/Error"}
         422: {$ref: "#/components/responses/Error"}
     """
-    require_role(Role.regulator)
+    regulator = require_role(Role.regulator)
     merchant = services.get_merchant(merchant_id)
     values = load(UpdateMerchantSchema())
-    services.update_merchant(merchant, values, now=clock.now_utc())
+    services.update_merchant(merchant, values, now=clock.now_utc(), actor=regulator)
     db.session.commit()
     return MerchantSchema().dump(merchant)

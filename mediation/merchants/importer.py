@@ -14,6 +14,7 @@ from flask.cli import with_appcontext
 from flask_babel import gettext, ngettext
 
 from mediation import clock
+from mediation.analytics.audit import record_audit
 from mediation.errors import DomainError
 from mediation.extensions import db
 from mediation.merchants import uscc
@@ -70,13 +71,15 @@ def import_rows(
     now = now or clock.now_utc()
     errors: list[RowError] = []
     imported = 0
+    merchant_ids: list[int] = []
     try:
         with path.open(newline="", encoding="utf-8-sig") as fh:
             for line, row in _records(fh, errors):
                 try:
                     values = _values(row)
                     with db.session.begin_nested():
-                        register_merchant(values, now=now)
+                        merchant = register_merchant(values, now=now)
+                    merchant_ids.append(merchant.id)
                     imported += 1
                 except RowProblem as exc:
                     errors.append(RowError(line, str(exc)))
@@ -94,6 +97,19 @@ def import_rows(
                 error=str(exc),
             )
         ) from None
+    # The command line has no signed-in user: the entry's actor is the system.
+    record_audit(
+        None,
+        "merchant.import",
+        object_type="merchant",
+        details={
+            "file": path.name,
+            "imported": imported,
+            "rejected": len(errors),
+            "merchant_ids": merchant_ids,
+        },
+        now=now,
+    )
     return imported, errors
 
 

@@ -11,6 +11,8 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import Select, func, or_
 from sqlalchemy.orm import selectinload
 
+from mediation.analytics.audit import record_audit
+from mediation.auth.models import User
 from mediation.errors import Conflict, NotFound, ValidationError
 from mediation.extensions import db
 from mediation.merchants import uscc
@@ -152,29 +154,48 @@ def clean_merchant_values(
     return out
 
 
-def register_merchant(values: dict[str, Any], *, now: datetime) -> Merchant:
+def register_merchant(
+    values: dict[str, Any], *, now: datetime, actor: User | None = None
+) -> Merchant:
     """Add a merchant to the registry.
 
     :param values: the fields of :data:`EDITABLE`; ``name``, ``uscc``, ``kind``
         and ``region_code`` are required.
     :param now: the registration time.
+    :param actor: the regulator registering it (recorded in the audit log);
+        None for the importer and the demo data.
     :raise ValidationError: for any invalid field (the credit code is checked).
     """
     clean = clean_merchant_values(values)
     merchant = Merchant(created_at=now, updated_at=now, **clean)
     db.session.add(merchant)
     db.session.flush()
+    if actor is not None:
+        record_audit(
+            actor,
+            "merchant.create",
+            object_type="merchant",
+            object_id=merchant.id,
+            details={k: clean[k] for k in ("name", "uscc", "kind", "region_code")},
+            now=now,
+        )
     return merchant
 
 
 def update_merchant(
-    merchant: Merchant, values: dict[str, Any], *, now: datetime
+    merchant: Merchant,
+    values: dict[str, Any],
+    *,
+    now: datetime,
+    actor: User | None = None,
 ) -> Merchant:
     """Edit a registry entry.
 
     :param merchant: the entry to change.
     :param values: the fields of :data:`EDITABLE` that change.
     :param now: the time of the change.
+    :param actor: the regulator editing it (the changed fields, before and
+        after, go to the audit log).
     :raise ValidationError: for any invalid field.
     :raise Conflict: when a platform with shops would stop being a platform.
     """
@@ -187,10 +208,24 @@ def update_merchant(
         )
     ):
         raise Conflict(_l("Shops sell on this platform; it must stay a platform."))
+    changed = {
+        key: [getattr(merchant, key), value]
+        for key, value in clean.items()
+        if getattr(merchant, key) != value
+    }
     for key, value in clean.items():
         setattr(merchant, key, value)
     merchant.updated_at = now
     db.session.flush()
+    if actor is not None and changed:
+        record_audit(
+            actor,
+            "merchant.update",
+            object_type="merchant",
+            object_id=merchant.id,
+            details={"name": merchant.name, "changed": changed},
+            now=now,
+        )
     return merchant
 
 

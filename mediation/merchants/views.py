@@ -8,7 +8,7 @@ from flask_babel import gettext as _
 from mediation import clock
 from mediation.api.common import paginate
 from mediation.auth.models import Role
-from mediation.auth.permissions import role_required
+from mediation.auth.permissions import require_user, role_required
 from mediation.errors import Conflict, ValidationError
 from mediation.extensions import db
 from mediation.merchants import bp, services
@@ -77,7 +77,9 @@ def admin_new():
     form = MerchantForm(platforms=services.platforms())
     if form.validate_on_submit():
         try:
-            merchant = services.register_merchant(form.values(), now=clock.now_utc())
+            merchant = services.register_merchant(
+                form.values(), now=clock.now_utc(), actor=require_user()
+            )
         except ValidationError as exc:
             db.session.rollback()
             form.add_errors(exc.fields, exc.message)
@@ -98,7 +100,9 @@ def admin_edit(merchant_id: int):
     form = MerchantForm(obj=merchant, platforms=choices)
     if form.validate_on_submit():
         try:
-            services.update_merchant(merchant, form.values(), now=clock.now_utc())
+            services.update_merchant(
+                merchant, form.values(), now=clock.now_utc(), actor=require_user()
+            )
         except (ValidationError, Conflict) as exc:
             db.session.rollback()
             form.add_errors(exc.fields, exc.message)
