@@ -8,6 +8,7 @@ import click
 from flask.cli import with_appcontext
 
 from mediation import clock
+from mediation.analytics.dashboard_seed import seed_dashboard_history
 from mediation.analytics.warning_services import seed_demo_warning
 from mediation.auth.models import User
 from mediation.auth.services import create_user
@@ -234,6 +235,7 @@ def seed_demo(now=None) -> dict[str, int]:
         now=now,
     )
     seed_demo_warning(users["regulator@example.com"], [shop], now=now)
+    seed_dashboard_history(now)
     return {
         "merchants": len(merchants),
         "users": len(users),
