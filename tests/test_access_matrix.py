@@ -359,6 +359,7 @@ API_CASE = "/api/v1/cases/<int(max=2147483647):case_id>"
 API_EVIDENCE = API_CASE + "/evidence/<int(max=2147483647):evidence_id>"
 AWARD_CASE = "/cases/<int(max=2147483647):case_id>"
 API_HOOK = "/api/v1/webhooks/<int(max=2147483647):subscription_id>"
+API_WARNING = "/api/v1/warnings/<int(max=2147483647):warning_id>"
 
 
 @dataclass(frozen=True)
@@ -458,6 +459,55 @@ def _awarded(w: World) -> int:
             db.session.commit()
         w.ids["awarded"] = case_id
     return w.ids["awarded"]
+
+
+def _warning(w: World, status: str = "published", *, once: bool = False) -> int:
+    """A consumer warning naming shop S, written by the regulator (draft or
+    published); ``once``: one per test, else one per request."""
+    key = f"warning-{status}"
+    if once and key in w.ids:
+        return w.ids[key]
+    from mediation.analytics.warning_services import create_warning
+
+    with w.app.app_context():
+        warning = create_warning(
+            {
+                "title": "Leaking kettles",
+                "body": "Kettles of this batch leak.",
+                "category": "quality_defect",
+                "merchant_ids": [w.shop.id],
+            },
+            actor=db.session.get(User, w.users["reg"].id),
+            now=clock.now_utc(),
+            publish=status == "published",
+        )
+        db.session.commit()
+        if once:
+            w.ids[key] = warning.id
+        return warning.id
+
+
+def _warning_form(w: World, actor: str) -> dict[str, Any]:
+    return {
+        "data": {
+            "title": "Leaking kettles",
+            "category": "quality_defect",
+            "body": "Kettles of this batch leak.",
+            "merchant_ids": [str(w.shop.id)],
+            "op": "save",
+        }
+    }
+
+
+def _warning_json(w: World, actor: str) -> dict[str, Any]:
+    return {
+        "json": {
+            "title": "Leaking kettles",
+            "body": "Kettles of this batch leak.",
+            "category": "quality_defect",
+            "merchant_ids": [w.shop.id],
+        }
+    }
 
 
 def _repair(w: World) -> int:
@@ -639,6 +689,97 @@ MATRIX: list[Row] = [
         body=_form(decision="refuse", reason="The refund is not proven."),
         note="regulators decide (the regulator refuses S's application)",
     ),
+    # Supervision: consumer warnings, exports, the audit log ------------------------
+    _html("GET", "/warnings/", PUBLIC),
+    _html(
+        "GET",
+        "/warnings/<int:warning_id>",
+        PUBLIC,
+        path="/warnings/{case}",
+        fresh=lambda w: _warning(w, once=True),
+    ),
+    _html(
+        "GET",
+        "/warnings/<int:warning_id>",
+        cells(404),
+        variant="draft",
+        path="/warnings/{case}",
+        fresh=lambda w: _warning(w, "draft", once=True),
+        note="a draft is nobody's public page (regulators preview it elsewhere)",
+    ),
+    _html("GET", "/supervision/warnings", REGULATOR_PAGE),
+    _html("GET", "/supervision/warnings/new", REGULATOR_PAGE),
+    _html(
+        "POST",
+        "/supervision/warnings/new",
+        cells(403, anon=LOGIN, reg=303),
+        body=_warning_form,
+    ),
+    _html(
+        "GET",
+        "/supervision/warnings/<int:warning_id>",
+        REGULATOR_PAGE,
+        path="/supervision/warnings/{case}",
+        fresh=lambda w: _warning(w, "draft", once=True),
+    ),
+    _html(
+        "GET",
+        "/supervision/warnings/<int:warning_id>/edit",
+        REGULATOR_PAGE,
+        path="/supervision/warnings/{case}/edit",
+        fresh=lambda w: _warning(w, "draft", once=True),
+    ),
+    _html(
+        "POST",
+        "/supervision/warnings/<int:warning_id>/edit",
+        cells(403, anon=LOGIN, reg=303),
+        path="/supervision/warnings/{case}/edit",
+        fresh=lambda w: _warning(w, "draft", once=True),
+        body=_warning_form,
+    ),
+    _html(
+        "POST",
+        "/supervision/warnings/<int:warning_id>/publish",
+        cells(403, anon=LOGIN, reg=303),
+        path="/supervision/warnings/{case}/publish",
+        fresh=lambda w: _warning(w, "draft"),
+    ),
+    _html(
+        "POST",
+        "/supervision/warnings/<int:warning_id>/withdraw",
+        cells(403, anon=LOGIN, reg=303),
+        path="/supervision/warnings/{case}/withdraw",
+        fresh=lambda w: _warning(w),
+        body=_form(reason="The batch was recalled."),
+    ),
+    _html(
+        "POST",
+        "/supervision/warnings/<int:warning_id>/discard",
+        cells(403, anon=LOGIN, reg=303),
+        path="/supervision/warnings/{case}/discard",
+        fresh=lambda w: _warning(w, "draft"),
+    ),
+    _html(
+        "GET",
+        "/supervision/exports",
+        cells(403, anon=LOGIN, med=200, arb=200, reg=200),
+        note="mediators and arbitrators export their own cases",
+    ),
+    _html(
+        "GET",
+        "/supervision/exports/cases.csv",
+        cells(403, anon=LOGIN, med=200, arb=200, reg=200),
+        needs=EVERY_CASE,
+    ),
+    _html(
+        "GET",
+        "/supervision/exports/cases.csv",
+        cells(403, anon=LOGIN, med=403, arb=403, reg=200),
+        variant="personal data",
+        path="/supervision/exports/cases.csv?personal=1",
+        note="consumers' personal data: regulators only",
+    ),
+    _html("GET", "/supervision/audit", REGULATOR_PAGE),
     # Case pages --------------------------------------------------------------------
     _html("GET", "/cases/new", cells(403, anon=LOGIN, A=200, B=200)),
     _html(
@@ -969,6 +1110,65 @@ MATRIX: list[Row] = [
         path="/api/v1/webhooks/{case}/deliveries",
         fresh=_platform_hook,
         note="P's subscription: only its owner knows it",
+    ),
+    # API: consumer warnings, exports -----------------------------------------------
+    _api("GET", "/api/v1/warnings", PUBLIC),
+    _api(
+        "GET",
+        "/api/v1/warnings",
+        cells(403, reg=200),
+        variant="drafts",
+        path="/api/v1/warnings?status=draft",
+        note="drafts and withdrawn warnings: regulators only",
+    ),
+    _api(
+        "POST",
+        "/api/v1/warnings",
+        cells(403, anon=401, reg=201),
+        body=_warning_json,
+    ),
+    _api(
+        "GET",
+        API_WARNING,
+        PUBLIC,
+        path="/api/v1/warnings/{case}",
+        fresh=lambda w: _warning(w, once=True),
+    ),
+    _api(
+        "GET",
+        API_WARNING,
+        cells(404, reg=200),
+        variant="draft",
+        path="/api/v1/warnings/{case}",
+        fresh=lambda w: _warning(w, "draft", once=True),
+    ),
+    _api(
+        "POST",
+        API_WARNING + "/publish",
+        cells(403, anon=401, reg=200),
+        path="/api/v1/warnings/{case}/publish",
+        fresh=lambda w: _warning(w, "draft"),
+    ),
+    _api(
+        "POST",
+        API_WARNING + "/withdraw",
+        cells(403, anon=401, reg=200),
+        path="/api/v1/warnings/{case}/withdraw",
+        fresh=lambda w: _warning(w),
+        body=_json(reason="The batch was recalled."),
+    ),
+    _api(
+        "GET",
+        "/api/v1/exports/cases.csv",
+        cells(403, anon=401, med=200, arb=200, reg=200),
+        needs=EVERY_CASE,
+    ),
+    _api(
+        "GET",
+        "/api/v1/exports/cases.csv",
+        cells(403, anon=401, reg=200),
+        variant="personal data",
+        path="/api/v1/exports/cases.csv?personal=1",
     ),
     # API: notifications, documents ---------------------------------------------------
     _api(

@@ -99,6 +99,7 @@ def on_case_event(
     head = case.__dict__.get("_chain_head")
     event = None
     if head is not None:
+        # The event just recorded: still pending, or flushed by a query since.
         event = next(
             (
                 obj
@@ -108,6 +109,10 @@ def on_case_event(
                 and obj.seq == head[0]
             ),
             None,
+        ) or db.session.scalar(
+            db.select(CaseEvent).where(
+                CaseEvent.case_id == case.id, CaseEvent.seq == head[0]
+            )
         )
     data = dict(event.data or {}) if event is not None else {}
     details: dict[str, Any] = {

@@ -111,7 +111,11 @@ class CaseFilters:
 
     def describe(self) -> dict[str, Any]:
         """Return the filters that are set (for the audit log)."""
-        return {k: v for k, v in asdict(self).items() if v not in (None, (), "")}
+        return {
+            k: v
+            for k, v in asdict(self).items()
+            if v not in (None, (), "") and v is not False
+        }
 
 
 @dataclass
