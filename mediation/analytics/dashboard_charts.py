@@ -526,11 +526,11 @@ CHARTS: dict[str, tuple[Callable[[q.Filters], Chart], str]] = {
     "volume": (volume_chart, "complaints-over-time"),
     "categories": (categories_chart, "complaints-by-category"),
     "regions": (regions_chart, "complaints-by-region"),
-    "merchants": (merchants_chart, "complaints-by-merchant"),
-    "platforms": (platforms_chart, "complaints-by-platform"),
     "sla": (sla_chart, "sla-per-stage"),
     "outcomes": (outcomes_chart, "outcomes"),
     "satisfaction": (satisfaction_chart, "satisfaction"),
+    "merchants": (merchants_chart, "complaints-by-merchant"),
+    "platforms": (platforms_chart, "complaints-by-platform"),
 }
 
 

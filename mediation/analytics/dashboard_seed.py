@@ -72,11 +72,19 @@ SCENARIOS = {
 }
 CASES = 64
 DAYS = 182
+#: Complaints filed in the last days of the history play only these (and may stop
+#: half-way: the end of the history is now).
+RECENT_DAYS = 30
+RECENT = ("direct", "direct", "direct", "open", "open", "withdrawn")
 
 
 def _code(n: int) -> str:
     body = f"9144030{n:010d}"
     return body + check_character(body)
+
+
+class _Later(Exception):
+    """The next step of a case would happen after the end of the history."""
 
 
 class _History:
@@ -88,6 +96,13 @@ class _History:
         self.count = 0
 
     def at(self, moment: datetime) -> datetime:
+        """Move the clock to ``moment``.
+
+        :raise _Later: when ``moment`` is after the end of the history: the
+            case stays where it is now (open).
+        """
+        if moment > self.now:
+            raise _Later()
         clock.freeze(moment)
         return moment
 
@@ -155,6 +170,7 @@ def _seed(now: datetime, rng: random.Random) -> dict[str, int]:
             },
             now=start,
         )
+    cloud = platforms["cloud"]
     shops: list[Merchant] = []
     staff: dict[int, User] = {}
     for index, (name, region, platform_key) in enumerate(SHOPS):
@@ -228,18 +244,22 @@ def _seed(now: datetime, rng: random.Random) -> dict[str, int]:
         "open": _open,
     }
     for number in range(CASES):
+        # More complaints lately: the later months are busier.
+        share = rng.random() ** 0.6
+        filed = now - timedelta(days=1 + DAYS * (1 - share))
+        filed = filed.replace(hour=rng.randint(1, 11), minute=rng.randint(0, 59))
+        filed = min(filed, now - timedelta(hours=2))
         scenario = rng.choices(scenario_names, scenario_weights)[0]
-        if scenario == "open":
-            filed = now - timedelta(hours=rng.uniform(2, 70))
-        else:
-            # More complaints lately: the later half of the months is busier.
-            share = max(rng.random(), rng.random())
-            filed = now - timedelta(days=45 + DAYS * (1 - share))
-            filed = filed.replace(hour=rng.randint(1, 11), minute=rng.randint(0, 59))
+        if filed > now - timedelta(days=RECENT_DAYS) and scenario not in RECENT:
+            # Recent complaints are still with the shop (no open case waits in
+            # the demo mediators' or arbitrators' queues).
+            scenario = rng.choice(RECENT)
         if scenario == "dismissed":
             shop = None
-        elif scenario in ("escalated",):
-            shop = rng.choice([s for s in shops if s.platform_id is not None])
+        elif scenario == "escalated":
+            # Escalations go to the history's own platform, not the demo one's
+            # inbox.
+            shop = rng.choice([s for s in shops if s.platform_id == cloud.id])
         elif scenario == "award":
             shop = rng.choice([s for s in shops if s.arbitration_consent])
         else:
@@ -275,7 +295,10 @@ def _seed(now: datetime, rng: random.Random) -> dict[str, int]:
             "shop": shop,
             "start": filed,
         }
-        plays[scenario](**context)
+        try:
+            plays[scenario](**context)
+        except _Later:
+            pass
         history.count += 1
     db.session.flush()
     return {"shops": len(shops) + len(PLATFORMS), "cases": history.count}
@@ -370,7 +393,8 @@ def _answer(h: _History, case: Case, start: datetime, staff: User) -> datetime:
 
 def _direct(h, case, consumer, staff, mediator, start, **_):
     moment = _answer(h, case, start, staff)
-    if h.rng.random() < 0.2:
+    recent = start > h.now - timedelta(days=RECENT_DAYS)
+    if h.rng.random() < 0.2 and not recent:
         # Too slow: the deadline passes first (the shop answers the platform's
         # turn late, or the case goes to mediation).
         moment = h.expire(case)

@@ -172,7 +172,7 @@ def complaints_by(
         db.select(group.label("key"), cur.label("cur"), _count_if(~current))
         .where(both, *_dims(CaseStats, filters))
         .group_by(group)
-        .order_by(cur.desc(), group)
+        .order_by(cur.desc(), group.asc().nulls_last())
     )
     if limit is not None:
         query = query.limit(limit)
