@@ -1203,6 +1203,16 @@ MATRIX: list[Row] = [
         needs=EVERY_CASE,
         channel="cookie",
     ),
+    # Supervision: the dashboard, its CSV files and the statistics API ---------------
+    _html("GET", "/supervision/", REGULATOR_PAGE),
+    _html(
+        "GET",
+        "/supervision/data/<chart>.csv",
+        REGULATOR_PAGE,
+        path="/supervision/data/categories.csv",
+    ),
+    _api("GET", "/api/v1/stats", REGULATOR_API),
+    _api("GET", "/api/v1/stats", REGULATOR_API, channel="cookie"),
 ]
 
 
