@@ -143,6 +143,9 @@ class Config:
     #: Most messages a reconnecting client gets at once (and an API page holds).
     CHAT_REPLAY_LIMIT = _int("CHAT_REPLAY_LIMIT", 500)
     #: The credit model (points, windows, grades, list, mark): one dictionary,
+    #: With Redis: seconds after which the chat presence of a server process
+    #: that stopped refreshing it (killed) is dropped.
+    CHAT_PRESENCE_TTL_SECONDS = _int("CHAT_PRESENCE_TTL_SECONDS", 30)
     #: also what the public methodology page shows.
     CREDIT_MODEL = DEFAULT_CREDIT_MODEL
     #: Requests per client address to the public credit feed.
