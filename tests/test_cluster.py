@@ -260,6 +260,8 @@ def cluster(tmp_path_factory) -> Iterator[TestCluster]:
         FEED_RATE_LIMIT="4 per minute",
         # The failover test's burst is faster than a person types.
         CHAT_RATE_LIMIT="500 per 10 seconds",
+        # A killed process's presence is dropped after 3 s (30 by default).
+        CHAT_PRESENCE_TTL_SECONDS="3",
     ) as running:
         yield running
 
@@ -765,6 +767,16 @@ class Ledger:
             return {m["client_id"] for m in self.seen.values()}
 
 
+def _online_now(member: Member, case_id: int) -> set[str]:
+    """Join the room again and return the roles of the presence it announces."""
+    box = member.events["presence"]
+    while not box.empty():
+        box.get_nowait()
+    member.join(case_id, after=member.ledger.contiguous() if member.ledger else 0)
+    event = member.wait_for("presence", lambda p: p["case_id"] == case_id)
+    return {m["role"] for m in event["online"]}
+
+
 def _catch_up(member: Member, case_id: int, ledger: Ledger) -> None:
     """Join again with the last seq seen without a hole, as the page does."""
     while True:
@@ -781,8 +793,12 @@ def test_killing_a_process_mid_conversation_loses_no_acknowledged_message(
     case_id = mediated_case
     consumer = Member(cluster, "consumer2@example.com", "app1", reconnect=True)
     mediator = Member(cluster, "mediator1@example.com", "app2", reconnect=True)
+    # A member whose client does not come back after the kill.
+    merchant = Member(cluster, "independent@example.com", "app1")
+    merchant.join(case_id)
     base = consumer.join(case_id)["last_seq"]
     mediator.join(case_id)
+    assert "merchant" in _online_now(mediator, case_id)
     mine, theirs = Ledger(base), Ledger(base)
     consumer.ledger, mediator.ledger = mine, theirs
 
@@ -862,6 +878,15 @@ def test_killing_a_process_mid_conversation_loses_no_acknowledged_message(
     assert set(mine.acked) <= theirs.client_ids()
     assert set(theirs.acked) <= mine.client_ids()
     assert set(acked_before) <= theirs.client_ids()
+
+    # Presence forgets the connections of the dead process (its liveness key
+    # expires after CHAT_PRESENCE_TTL_SECONDS); the consumer is online again.
+    _wait_until(
+        lambda: "merchant" not in _online_now(mediator, case_id),
+        "the killed process's connections leave presence",
+        cluster,
+    )
+    assert "consumer" in _online_now(mediator, case_id)
 
     # The process comes back and takes its clients again once nginx tries it
     # (fail_timeout after the failures it saw).
