@@ -499,7 +499,9 @@ def stop(run_dir: Path) -> list[str]:
             path.unlink(missing_ok=True)
             continue
         if not is_running(pid, _program(name)):
-            report.append(f"{name}: pid {pid} not running (stale pid file removed)")
+            report.append(
+                f"{name}: no {_program(name)} with pid {pid} (stale pid file removed)"
+            )
             path.unlink(missing_ok=True)
             continue
         group = [pid, *children_of(pid)]
