@@ -180,6 +180,8 @@ def server_env(url: str, evidence_dir: str) -> dict[str, str]:
         MEDIATION_ENV="production",
         SECRET_KEY=SECRET_KEY,
         DATABASE_URL=url,
+        # --database-url sqlite:///bench.db: one process on SQLite, on purpose.
+        ALLOW_SQLITE_IN_PRODUCTION="1",
         BENCHMARK_ENDPOINTS="1",
         LOG_LEVEL="WARNING",
         RATELIMIT_ENABLED="0",
