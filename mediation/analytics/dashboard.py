@@ -75,7 +75,10 @@ def chart_csv(chart: str):
         raise NotFound()
     parsed = _parsed()
     if parsed.errors:
-        raise ValidationError(fields=parsed.errors)
+        raise ValidationError(
+            " ".join(str(message) for message in parsed.errors.values()),
+            fields=parsed.errors,
+        )
     builder, stem = charts.CHARTS[chart]
     built = builder(parsed.filters)
     f = parsed.filters
