@@ -63,3 +63,8 @@ def case_event(
         from_status=from_status,
         now=now,
     )
+    if action == "amend":
+        # The amended text or category may point elsewhere now (text tagging).
+        from mediation.analytics import tagging
+
+        tagging.on_case_amended(case, now=now)

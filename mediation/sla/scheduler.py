@@ -20,6 +20,7 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 from flask import Flask
 
 from mediation import clock
+from mediation.analytics.risk_jobs import add_risk_job
 from mediation.credit.webhooks import delivery_job
 from mediation.sla.sweep import SweepReport, run_sweep
 
@@ -98,6 +99,7 @@ def blocking_scheduler(app: Flask) -> BlockingScheduler:
     scheduler = BlockingScheduler(timezone=UTC)
     add_sweep_job(scheduler, app)
     add_webhook_job(scheduler, app)
+    add_risk_job(scheduler, app)
     return scheduler
 
 
@@ -115,6 +117,7 @@ def start_in_process(app: Flask) -> BackgroundScheduler | None:
             scheduler = BackgroundScheduler(timezone=UTC, daemon=True)
             add_sweep_job(scheduler, app)
             add_webhook_job(scheduler, app)
+            add_risk_job(scheduler, app)
             scheduler.start()
             _in_process = scheduler
             logger.info(
