@@ -50,6 +50,7 @@ bench: install translations
 	$(PY) benchmarks/sweep.py
 	$(PY) benchmarks/chat.py
 	$(PY) benchmarks/credit.py
+	$(PY) benchmarks/cluster.py
 
 # nginx, two server processes and the scheduler on the local PostgreSQL and Redis
 # (deploy/README.md); CLUSTER_PORT, CLUSTER_APP_PORTS, CLUSTER_DATABASE_URL and
