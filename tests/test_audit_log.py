@@ -491,8 +491,8 @@ def test_the_page_filters_newest_first(app, client, auth, people):
 
     html = client.get(f"{PAGE}?action=export").get_data(as_text=True)
     assert "Exported cases as CSV" in html
-    assert "filters.statuses:</span> in_mediation" in html
-    assert "personal_data:</span> ✗" in html
+    assert 'title="filters.statuses">Filters · statuses:</span> in_mediation' in html
+    assert 'title="personal_data">Personal data:</span> ✗' in html
     dismiss = client.get(f"{PAGE}?action=case").get_data(as_text=True)
     assert 'href="/cases/12"' in dismiss
 

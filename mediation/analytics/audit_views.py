@@ -58,6 +58,43 @@ OBJECT_LABELS = {
 }
 
 
+#: What the keys of the details mean (others show their code).
+DETAIL_LABELS = {
+    "title": _l("Title"),
+    "category": _l("Category"),
+    "merchant_ids": _l("Merchants named"),
+    "reason": _l("Reason"),
+    "reference": _l("Reference"),
+    "from_status": _l("Status before"),
+    "to_status": _l("Status after"),
+    "event_seq": _l("Timeline entry"),
+    "event_hash": _l("Timeline hash"),
+    "filters": _l("Filters"),
+    "rows": _l("Rows"),
+    "personal_data": _l("Personal data"),
+    "scope": _l("Scope"),
+    "channel": _l("Channel"),
+    "merchant_id": _l("Merchant no."),
+    "merchant_name": _l("Merchant"),
+    "user_id": _l("Account no."),
+    "decision": _l("What was decided"),
+    "changed": _l("Changed"),
+    "before": _l("Before"),
+    "after": _l("After"),
+    "file": _l("File"),
+    "imported": _l("Rows imported"),
+    "rejected": _l("Rows refused"),
+    "note": _l("Note"),
+    "event_ids": _l("Credit events"),
+    "performance_verified": _l("Performance checked"),
+}
+
+
+def detail_label(key: str) -> str:
+    """Return the label of a (dotted) details key: each known part translated."""
+    return " · ".join(str(DETAIL_LABELS.get(part, part)) for part in key.split("."))
+
+
 @bp.app_template_global("audit_action_label")
 def action_label(action: str) -> str:
     """Return the label of an audit action (its code when unknown)."""
@@ -217,4 +254,5 @@ def audit_log():
         object_label=object_label,
         object_link=object_link,
         flatten=flatten,
+        detail_label=detail_label,
     ), (422 if errors else 200)

@@ -49,14 +49,22 @@ class FeedMerchantSchema(Schema):
 
 
 class CreditFeedItemSchema(Schema):
-    """One change of a merchant's standing."""
+    """One change of a merchant's standing, or a consumer warning naming it."""
 
     id = fields.Integer(metadata={"description": "The cursor: ask `since` this id."})
-    merchant = fields.Nested(FeedMerchantSchema)
+    merchant = fields.Nested(
+        FeedMerchantSchema,
+        allow_none=True,
+        metadata={"description": "null only for a warning that names no merchant."},
+    )
     kind = fields.String(
         metadata={
             "description": "`grade`, `listed`, `delisted`, `repaired`, `trusted` "
-            "or `untrusted`."
+            "or `untrusted`; `warning` (a consumer warning published: one item "
+            "per merchant it names, or one without a merchant) or "
+            "`warning_withdrawn`. For the warning kinds `new` holds `warning_id`, "
+            "`title`, `category`, `status`, `merchant_ids`, `published_at` (and "
+            "`withdrawn_at`): read the warning at `/api/v1/warnings/{warning_id}`."
         }
     )
     old = fields.Dict(metadata={"description": STANDING})
@@ -230,8 +238,11 @@ def credit_feed():
         and an unchanged page answers 304. `Accept: text/csv` (or
         `format=csv`) gives CSV: UTF-8 with a byte-order mark (Excel reads
         Chinese names correctly; read it with `utf-8-sig`), a header row,
-        `merchant`, `old` and `new` spread over columns; `Link: rel="next"`
-        names the next page.
+        `merchant`, `old` and `new` spread over columns, then
+        `warning_id`, `warning_title`, `warning_category`, `warning_status`
+        (filled for the consumer warnings' items); `Link: rel="next"`
+        names the next page. Besides the changes of standings the feed
+        carries consumer warnings (kinds `warning`, `warning_withdrawn`).
       security: []
       parameters:
         - in: query
@@ -292,9 +303,13 @@ def webhook_create():
         Staff of a platform operator (the platform's own and its shops' events)
         and regulators (every event); anyone else 403. Events:
         `credit.grade`, `credit.listed`, `credit.delisted`, `credit.repaired`
-        (a change of a merchant's standing: `data.change` is the feed item) and
+        (a change of a merchant's standing: `data.change` is the feed item),
         `case.filed` (a case filed against a shop: `data.case`, without the
-        consumer). Each delivery is a POST of
+        consumer), `warning.published` and `warning.withdrawn` (a consumer
+        warning: `data.warning` with `id`, `title`, `body` when published,
+        `category`, `status`, `merchants`, `published_at`, `withdrawn_at`,
+        `url`; a platform receives those naming it or one of its shops).
+        Each delivery is a POST of
         `{"id", "event", "created_at", "data"}` with the headers
         `X-Webhook-Id`, `X-Webhook-Event`, `X-Webhook-Timestamp` (Unix seconds)
         and `X-Webhook-Signature: sha256=<hex HMAC-SHA256 of
