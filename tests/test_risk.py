@@ -169,7 +169,9 @@ def test_a_missed_fulfilment_deadline_is_a_breach(
         deadline=(offered + 3 * DAY).date(),
         text="Refund.",
     )
-    act(app, case_id, "accept_offer", consumer, "consumer", offered + timedelta(hours=1))
+    act(
+        app, case_id, "accept_offer", consumer, "consumer", offered + timedelta(hours=1)
+    )
     expire(app, case_id)  # the fulfilment deadline passes: back to mediation
     facts, result = facts_of(app, m.id)
     assert facts.sla_breaches == 1
@@ -355,7 +357,9 @@ def listed(app, make_user, make_merchant, make_case):
 
 def _names(app, filters: risk.RiskFilters) -> list[str]:
     with app.app_context():
-        return [row.merchant.name for row in db.session.scalars(risk.risk_list(filters))]
+        return [
+            row.merchant.name for row in db.session.scalars(risk.risk_list(filters))
+        ]
 
 
 def test_the_list_is_ordered_by_score_and_filtered(app, listed):

@@ -108,6 +108,7 @@ def interview_detail(interview_id: int):
         outcome_form = form
     else:
         cancel_form = form
+    status = 422
     if step not in ("held", "cancel"):
         form.form_errors.append(_("Record the outcome or cancel the interview."))
     elif form.validate():
@@ -133,6 +134,7 @@ def interview_detail(interview_id: int):
         except (ValidationError, Conflict) as exc:
             db.session.rollback()
             apply_errors(form, exc)
+            status = exc.status
             interview = interviews.get_interview(interview_id)
         else:
             db.session.commit()
@@ -145,7 +147,7 @@ def interview_detail(interview_id: int):
             return redirect(
                 url_for("analytics.interview_detail", interview_id=interview_id), 303
             )
-    return _interview_page(interview, outcome_form, cancel_form, 422)
+    return _interview_page(interview, outcome_form, cancel_form, status)
 
 
 @bp.get("/interviews/")

@@ -28,7 +28,6 @@ from mediation.errors import Conflict, NotFound, ValidationError
 from mediation.extensions import db
 from mediation.merchants.models import Merchant, MerchantKind
 
-
 #: The query arguments of the list's filters (kept by the pager).
 FILTERS = ("q", "region", "platform", "category", "min_score")
 
@@ -187,6 +186,7 @@ def plan_interview(merchant_id: int):
     regulator: User = require_role(Role.regulator)
     form = PlanInterviewForm()
     merchant = _merchant_or_404(merchant_id)
+    status = 422
     if form.validate():
         try:
             merchant = interviews.lock_merchant(merchant_id)
@@ -201,6 +201,7 @@ def plan_interview(merchant_id: int):
         except (ValidationError, Conflict) as exc:
             db.session.rollback()
             apply_errors(form, exc)
+            status = exc.status
         else:
             db.session.commit()
             flash(
@@ -213,7 +214,7 @@ def plan_interview(merchant_id: int):
             return redirect(
                 url_for("analytics.risk_merchant", merchant_id=merchant_id), 303
             )
-    return _merchant_page(merchant, form, 422)
+    return _merchant_page(merchant, form, status)
 
 
 # The other supervision pages of this part register their routes on import.

@@ -129,6 +129,7 @@ def flag_detail(flag_id: int):
     if request.method == "GET":
         return _flag_page(flag, FlagDecisionForm(formdata=None), 200)
     form = FlagDecisionForm()
+    status = 422
     if form.validate():
         now = clock.now_utc()
         try:
@@ -142,6 +143,7 @@ def flag_detail(flag_id: int):
         except (ValidationError, Conflict) as exc:
             db.session.rollback()
             apply_errors(form, exc)
+            status = exc.status
             flag = tagging.get_flag(flag_id)
         else:
             db.session.commit()
@@ -163,4 +165,4 @@ def flag_detail(flag_id: int):
                 "analytics.flag_detail", flag_id=flag_id
             )
             return redirect(target, 303)
-    return _flag_page(flag, form, 422)
+    return _flag_page(flag, form, status)
