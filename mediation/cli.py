@@ -31,13 +31,6 @@ def init_app(app: Flask) -> None:
 
     app.cli.add_command(refresh_risk_command)
     app.cli.add_command(tagging_report_command)
-    from mediation.analytics.risk_jobs import (
-        refresh_risk_command,
-        tagging_report_command,
-    )
-
-    app.cli.add_command(refresh_risk_command)
-    app.cli.add_command(tagging_report_command)
     from mediation.merchants.importer import import_merchants_command
     from mediation.seed import seed_demo_command
 

@@ -65,7 +65,6 @@ FAST_SLA_POLICY: dict[str, tuple[int, str]] = {
 
 
 from mediation.analytics.risk_model import DEFAULT_RISK_MODEL  # noqa: E402
-from mediation.analytics.risk_model import DEFAULT_RISK_MODEL  # noqa: E402
 from mediation.credit.model import DEFAULT_MODEL as DEFAULT_CREDIT_MODEL  # noqa: E402
 
 
@@ -150,14 +149,6 @@ class Config:
     CHAT_PRESENCE_TTL_SECONDS = _int("CHAT_PRESENCE_TTL_SECONDS", 30)
     #: also what the public methodology page shows.
     CREDIT_MODEL = DEFAULT_CREDIT_MODEL
-    #: The merchant risk model (factor points and caps, category weights, windows,
-    #: levels): one dictionary, also what the regulators' risk page shows.
-    RISK_MODEL = DEFAULT_RISK_MODEL
-    #: Seconds between two refreshes of the stored risk list by the scheduler.
-    RISK_REFRESH_INTERVAL_SECONDS = _int("RISK_REFRESH_INTERVAL_SECONDS", 900)
-    #: The complaint text tagging rules (TOML); unset: the shipped rule set
-    #: (mediation/analytics/data/tagging_rules.toml).
-    TAGGING_RULES = os.environ.get("TAGGING_RULES") or None
     #: The merchant risk model (factor points and caps, category weights, windows,
     #: levels): one dictionary, also what the regulators' risk page shows.
     RISK_MODEL = DEFAULT_RISK_MODEL

@@ -10,7 +10,6 @@ from flask.cli import with_appcontext
 from mediation import clock
 from mediation.analytics.dashboard_seed import seed_dashboard_history
 from mediation.analytics.risk_seed import seed_risk_demo
-from mediation.analytics.risk_seed import seed_risk_demo
 from mediation.analytics.warning_services import seed_demo_warning
 from mediation.auth.models import User
 from mediation.auth.services import create_user
@@ -238,7 +237,6 @@ def seed_demo(now=None) -> dict[str, int]:
     )
     seed_demo_warning(users["regulator@example.com"], [shop], now=now)
     seed_dashboard_history(now)
-    seed_risk_demo(now)
     seed_risk_demo(now)
     return {
         "merchants": len(merchants),

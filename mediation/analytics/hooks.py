@@ -68,8 +68,3 @@ def case_event(
         from mediation.analytics import tagging
 
         tagging.on_case_amended(case, now=now)
-    if action == "amend":
-        # The amended text or category may point elsewhere now (text tagging).
-        from mediation.analytics import tagging
-
-        tagging.on_case_amended(case, now=now)

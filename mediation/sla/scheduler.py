@@ -21,7 +21,6 @@ from flask import Flask
 
 from mediation import clock
 from mediation.analytics.risk_jobs import add_risk_job
-from mediation.analytics.risk_jobs import add_risk_job
 from mediation.credit.webhooks import delivery_job
 from mediation.sla.sweep import SweepReport, run_sweep
 
