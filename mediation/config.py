@@ -159,6 +159,8 @@ class Config:
     TAGGING_RULES = os.environ.get("TAGGING_RULES") or None
     #: Requests per client address to the public credit feed.
     FEED_RATE_LIMIT = os.environ.get("FEED_RATE_LIMIT", "60 per minute")
+    #: Most cases one CSV export of cases may hold (narrow the filters beyond).
+    EXPORT_MAX_ROWS = _int("EXPORT_MAX_ROWS", 200_000)
     #: Webhooks: seconds a receiver has to answer, seconds between delivery runs,
     #: subscriptions per user, and whether private/loopback addresses may receive
     #: them (never in production: a subscriber could reach the servers' network).

@@ -291,6 +291,24 @@ def test_registry_changes_are_recorded_from_pages_and_api(
     }
     assert all(e.actor_id == people["regulator"].id for e in recorded)
 
+    edited = client.post(
+        f"/merchants/admin/{shop_id}/edit",
+        data={
+            "name": "Kettle Shop",
+            "uscc": people["shop"].uscc,
+            "kind": "goods",
+            "platform_id": str(people["mall"].id),
+            "region_code": "330106",
+            "commitment": "Refunds within 3 days.",
+            "arbitration_consent": "y",
+            "shop_url": "https://kettle.example.cn",
+        },
+    )
+    assert edited.status_code == 302
+    last = entries(app, "merchant.")[-1]
+    assert (last.action, last.object_id) == ("merchant.update", shop_id)
+    assert last.details["changed"] == {"shop_url": [None, "https://kettle.example.cn"]}
+
 
 def test_an_import_is_recorded_once_with_its_counts(app, runner, tmp_path: Path):
     path = tmp_path / "merchants.csv"
@@ -382,6 +400,20 @@ def test_staff_accounts_and_claim_decisions_are_recorded(app, client, auth, peop
     assert (rejected.action, rejected.object_id) == ("claim.reject", claim_id)
     assert rejected.details["note"] == "No proof."
     assert rejected.details["merchant_id"] == people["shop"].id
+
+    with app.app_context():
+        again = submit_claim(
+            db.session.get(User, people["consumer"].id),
+            db.session.get(Merchant, people["shop"].id),
+            "Here is the business licence.",
+            now=clock.now_utc(),
+        )
+        db.session.commit()
+        again_id = again.id
+    client.post(f"/admin/claims/{again_id}", data={"decision": "approve"})
+    approved = entries(app, "claim.")[-1]
+    assert (approved.action, approved.object_id) == ("claim.approve", again_id)
+    assert approved.details["user_id"] == people["consumer"].id
 
 
 # The page ---------------------------------------------------------------------
