@@ -84,7 +84,7 @@ class PlanInterviewForm(FlaskForm):
 class OutcomeForm(FlaskForm):
     """A regulator records that the interview was held."""
 
-    held_on = DateField(_l("Held on"), validators=[Optional()])
+    held_on = DateField(_l("Interview held on"), validators=[Optional()])
     summary = TextAreaField(_l("Summary of the interview"), render_kw={"rows": 5})
     commitments = TextAreaField(_l("The merchant's commitments"), render_kw={"rows": 4})
     follow_up_on = DateField(_l("Follow-up on"), validators=[Optional()])

@@ -26,7 +26,7 @@ FACTOR = {
 LEVEL = {
     "high": _l("High risk"),
     "elevated": _l("Elevated risk"),
-    "watch": _l("Watch"),
+    "watch": _l("Under watch"),
     "low": _l("Low risk"),
 }
 
@@ -38,14 +38,14 @@ TREND = {
 TREND_ARROW = {"up": "↑", "down": "↓", "flat": "→"}
 
 INTERVIEW_STATUS = {
-    "planned": _l("Planned"),
-    "held": _l("Held"),
-    "cancelled": _l("Cancelled"),
+    "planned": _l("Interview planned"),
+    "held": _l("Interview held"),
+    "cancelled": _l("Interview cancelled"),
 }
 
 FLAG_STATUS = {
     "pending": _l("Waiting for review"),
-    "confirmed": _l("Confirmed"),
+    "confirmed": _l("Confirmed by a regulator"),
     "dismissed": _l("Dismissed"),
     "obsolete": _l("No longer applies"),
 }
