@@ -339,6 +339,13 @@ def test_parties_export_nothing(client, auth, world, who):
     assert response.status_code == 403
 
 
+def test_a_head_request_exports_nothing(app, client, auth, world):
+    auth.login(world.users["regulator"])
+    assert client.head(CSV_URL).status_code == 200
+    assert client.head(API, headers=world.headers("regulator")).status_code == 200
+    assert audits(app) == []
+
+
 def test_anonymous_visitors_are_sent_to_sign_in(app, client, world):
     response = client.get(CSV_URL)
     assert response.status_code == 302

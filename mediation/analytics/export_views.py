@@ -106,6 +106,9 @@ def export_cases():
     """Download the cases matching the filters as CSV; recorded in the audit log."""
     user: User = require_role(*EXPORTERS)
     args = _filter_args()
+    if request.method == "HEAD":
+        # A link checker or a prefetch exports nothing (and records nothing).
+        return Response(mimetype="text/csv")
     try:
         filters = exports.parse_filters(args)
         export = exports.start_case_export(
@@ -174,6 +177,8 @@ def api_export_cases():
     user: User = require_role(*EXPORTERS)
     exports.export_scope(user)
     filters = exports.parse_filters(_filter_args())
+    if request.method == "HEAD":
+        return Response(mimetype="text/csv")
     export = exports.start_case_export(
         user, filters, channel="api", now=clock.now_utc()
     )
