@@ -44,6 +44,19 @@ ACTION_LABELS = {
     "user.create": _l("Created a staff account"),
     "claim.approve": _l("Approved a merchant-staff claim"),
     "claim.reject": _l("Rejected a merchant-staff claim"),
+    # The other parts of supervision (issue #7).
+    "alert.raise": _l("Mass-complaint alert raised"),
+    "alert.resolve": _l("Resolved a mass-complaint alert"),
+    "alert.dismiss": _l("Dismissed a mass-complaint alert"),
+    "group.create": _l("Grouped complaints"),
+    "group.add": _l("Added complaints to a group"),
+    "group.remove": _l("Removed a complaint from a group"),
+    "group.mediator": _l("Named the mediator of a group"),
+    "interview.plan": _l("Planned a warning interview"),
+    "interview.held": _l("Recorded a warning interview"),
+    "interview.cancel": _l("Cancelled a warning interview"),
+    "tagging.confirm": _l("Confirmed a text flag"),
+    "tagging.dismiss": _l("Dismissed a text flag"),
 }
 
 #: What the object types are called.
@@ -55,6 +68,9 @@ OBJECT_LABELS = {
     "merchant": _l("Merchant"),
     "user": _l("Account"),
     "claim": _l("Merchant-staff claim"),
+    "alert": _l("Mass-complaint alert"),
+    "group": _l("Case group"),
+    "text_flag": _l("Text flag"),
 }
 
 
@@ -115,6 +131,9 @@ def object_link(entry: AuditEntry) -> str | None:
         "case": ("cases.detail", "case_id"),
         "credit_repair": ("credit.repair_detail", "repair_id"),
         "merchant": ("merchants.detail", "merchant_id"),
+        "alert": ("analytics.alert_detail", "alert_id"),
+        "group": ("analytics.group_detail", "group_id"),
+        "text_flag": ("analytics.flag_detail", "flag_id"),
     }
     if entry.object_type not in endpoints:
         return None
