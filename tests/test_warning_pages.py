@@ -253,6 +253,18 @@ def test_a_draft_can_be_deleted_but_not_a_published_warning(app, client, auth, p
         )
         assert entry.details["title"] == "Never mind"
     assert client.post(f"/supervision/warnings/{published}/discard").status_code == 409
+    # Only a published warning is withdrawn: from the page the regulator came
+    # from, the refusal is a message on that page.
+    draft = make_warning(app, people["regulator"], publish=False)
+    refused = client.post(
+        f"/supervision/warnings/{draft}/withdraw",
+        data={"reason": "Why not."},
+        headers={"Referer": f"/supervision/warnings/{draft}"},
+    )
+    assert refused.status_code == 302
+    page = client.get(refused.headers["Location"])
+    assert "Only a published warning can be withdrawn." in _text(page)
+    assert 'data-status="draft"' in _text(page)
     assert client.post("/supervision/warnings/999999/discard").status_code == 404
 
 

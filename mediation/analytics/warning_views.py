@@ -297,7 +297,9 @@ def warning_withdraw(warning_id: int):
             services.withdraw_warning(
                 warning, form.reason.data, actor=regulator, now=clock.now_utc()
             )
-        except (ValidationError, Conflict) as exc:
+        except ValidationError as exc:
+            # A conflict (not published, or no longer) goes to the error
+            # handler: a message on the page the regulator came from.
             db.session.rollback()
             apply_errors(form, exc)
             warning = services.get_warning(warning_id)
