@@ -31,11 +31,13 @@ def init_app(app: Flask) -> None:
 
     app.cli.add_command(refresh_risk_command)
     app.cli.add_command(tagging_report_command)
+    from mediation.analytics.alert_jobs import detect_alerts_command
     from mediation.merchants.importer import import_merchants_command
     from mediation.seed import seed_demo_command
 
     app.cli.add_command(import_merchants_command)
     app.cli.add_command(seed_demo_command)
+    app.cli.add_command(detect_alerts_command)
 
 
 @click.command("create-user")

@@ -94,6 +94,18 @@ def seed_demo(now=None) -> dict[str, int]:
     shop, independent = merchants["shop"], merchants["independent"]
     shop_staff = users["shop@example.com"]
     tea_staff = users["independent@example.com"]
+    # Mass complaints (issue #7): 12 fake-promotion complaints in the 5 days
+    # before now, so an alert is open; filed first, the rest happens at now.
+    from mediation.analytics.alert_demo import seed_alert_demo
+
+    seed_alert_demo(
+        shop,
+        [consumer, consumer2],
+        shop_staff,
+        users["mediator2@example.com"],
+        password=DEMO_PASSWORD,
+        now=now,
+    )
     today = now.date()
 
     def filing(merchant, **kw) -> Filing:

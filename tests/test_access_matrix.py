@@ -360,6 +360,8 @@ API_EVIDENCE = API_CASE + "/evidence/<int(max=2147483647):evidence_id>"
 AWARD_CASE = "/cases/<int(max=2147483647):case_id>"
 API_HOOK = "/api/v1/webhooks/<int(max=2147483647):subscription_id>"
 API_WARNING = "/api/v1/warnings/<int(max=2147483647):warning_id>"
+ALERT = "/supervision/alerts/<int(max=2147483647):alert_id>"
+GROUP = "/supervision/groups/<int(max=2147483647):group_id>"
 
 
 @dataclass(frozen=True)
@@ -529,6 +531,65 @@ def _repair(w: World) -> int:
             db.session.commit()
             w.ids["repair"] = application.id
     return w.ids["repair"]
+
+
+def _alert(w: World) -> int:
+    """An open mass-complaint alert of shop S holding the case in arbitration
+    (which the mediator mediated), made per request (closing one is final)."""
+    from mediation.analytics.alert_models import MassAlert, MassAlertCase
+
+    case_id = w.ids["arbitration"]
+    with w.app.app_context():
+        now = clock.now_utc()
+        # One active alert per merchant and category: the previous one closes.
+        for earlier in db.session.scalars(
+            db.select(MassAlert).where(MassAlert.status == "open")
+        ):
+            earlier.status = "resolved"
+        db.session.flush()
+        alert = MassAlert(
+            merchant_id=w.shop.id,
+            category="quality_defect",
+            threshold=10,
+            window_days=7,
+            window_start=now - timedelta(days=7),
+            count=1,
+            status="open",
+            raised_at=now,
+            raised_by="job",
+            last_filed_at=now,
+            updated_at=now,
+        )
+        db.session.add(alert)
+        db.session.flush()
+        db.session.add(MassAlertCase(alert_id=alert.id, case_id=case_id, added_at=now))
+        db.session.commit()
+        return alert.id
+
+
+def _group(w: World) -> int:
+    """A case group of shop S handled by the mediator, with the case in
+    mediation moved into it; made per request."""
+    from mediation.analytics.alert_models import CaseGroup
+
+    case_id = w.ids["mediation"]
+    with w.app.app_context():
+        now = clock.now_utc()
+        group = CaseGroup(
+            merchant_id=w.shop.id,
+            category="quality_defect",
+            title="Leaking kettles",
+            mediator_id=w.users["med"].id,
+            created_by_id=w.users["reg"].id,
+            room_case_id=case_id,
+            created_at=now,
+            updated_at=now,
+        )
+        db.session.add(group)
+        db.session.flush()
+        db.session.get(Case, case_id).group_id = group.id
+        db.session.commit()
+        return group.id
 
 
 PUBLIC = cells(200)
@@ -1213,6 +1274,80 @@ MATRIX: list[Row] = [
     ),
     _api("GET", "/api/v1/stats", REGULATOR_API),
     _api("GET", "/api/v1/stats", REGULATOR_API, channel="cookie"),
+    # Supervision: mass-complaint alerts and case groups -------------------------------
+    _html(
+        "GET",
+        "/supervision/alerts",
+        cells(403, anon=LOGIN, med=200, reg=200),
+        note="a mediator lists the alerts of the cases they mediate",
+    ),
+    _html(
+        "GET",
+        ALERT,
+        cells(403, anon=LOGIN, med=200, reg=200),
+        path="/supervision/alerts/{case}",
+        fresh=_alert,
+        note="the mediator mediated the alert's case (others get 404)",
+    ),
+    _html(
+        "POST",
+        ALERT + "/group",
+        cells(403, anon=LOGIN, med=422, reg=422),
+        path="/supervision/alerts/{case}/group",
+        fresh=_alert,
+        note="nothing ticked: the page again with the error",
+    ),
+    _html(
+        "POST",
+        ALERT + "/resolve",
+        cells(403, anon=LOGIN, med=403, reg=DONE),
+        path="/supervision/alerts/{case}/resolve",
+        fresh=_alert,
+        body=_form(**{"resolve-note": "Warning interview held."}),
+        flash=True,
+    ),
+    _html(
+        "POST",
+        ALERT + "/dismiss",
+        cells(403, anon=LOGIN, med=403, reg=DONE),
+        path="/supervision/alerts/{case}/dismiss",
+        fresh=_alert,
+        body=_form(**{"dismiss-reason": "Duplicates."}),
+        flash=True,
+    ),
+    _html(
+        "GET",
+        GROUP,
+        cells(403, anon=LOGIN, med=200, reg=200),
+        path="/supervision/groups/{case}",
+        fresh=_group,
+        note="the group's mediator and regulators",
+    ),
+    _html(
+        "POST",
+        GROUP + "/mediator",
+        cells(403, anon=LOGIN, med=403, reg=422),
+        path="/supervision/groups/{case}/mediator",
+        fresh=_group,
+        body=_form(mediator_id=""),
+        note="no mediator chosen: the page again with the error",
+    ),
+    _html(
+        "POST",
+        GROUP + "/cases/<int(max=2147483647):case_id>/remove",
+        cells(403, anon=LOGIN, med=403, reg=DONE),
+        path="/supervision/groups/{case}/cases/{mediation}/remove",
+        fresh=_group,
+        body=_form(reason="Another order."),
+        flash=True,
+    ),
+    _api("GET", "/api/v1/alerts", cells(403, anon=401, med=200, reg=200)),
+    _api(
+        "GET",
+        "/api/v1/alerts",
+        cells(403, anon=401, med=200, reg=200),
+        channel="cookie",
+    ),
 ]
 
 

@@ -68,3 +68,8 @@ def case_event(
         from mediation.analytics import tagging
 
         tagging.on_case_amended(case, now=now)
+    # Last: a grouped case entering mediation goes to its group's mediator (an
+    # action of its own, after this one's bookkeeping).
+    from mediation.analytics import groups
+
+    groups.on_case_event(case, action=action, from_status=from_status, now=now)

@@ -106,6 +106,10 @@ class Case(db.Model):
     arbitrator_id: Mapped[int | None] = mapped_column(
         ForeignKey("users.id"), index=True
     )
+    #: The case group whose mediator handles it with related complaints.
+    group_id: Mapped[int | None] = mapped_column(
+        ForeignKey("case_groups.id"), index=True
+    )
     #: How the case ended (status of the closing event, or ``settled_directly``...).
     outcome: Mapped[str | None] = mapped_column(String(40))
     #: Current complaint version (1 = as filed).
@@ -129,6 +133,7 @@ class Case(db.Model):
     platform = relationship("Merchant", foreign_keys=[platform_id])
     mediator = relationship("User", foreign_keys=[mediator_id])
     arbitrator = relationship("User", foreign_keys=[arbitrator_id])
+    group = relationship("CaseGroup", foreign_keys=[group_id])
     events = relationship(
         "CaseEvent", order_by="CaseEvent.seq", back_populates="case", lazy="select"
     )

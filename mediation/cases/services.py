@@ -492,7 +492,11 @@ def apply_action(
         due_before=due_before,
         now=now,
     )
-    _notify_parties(case, action, actor, now)
+    # A grouped case given to its group's mediator is not "nobody took it".
+    grouped = (
+        action == "auto_assign" and "group_id" in data and not data.get("late_party")
+    )
+    _notify_parties(case, "group_assign" if grouped else action, actor, now)
     _announce(case)
     return case
 
@@ -885,6 +889,9 @@ def _reassign(case, payload, actor, relation, now):
         )
     if wanted == Role.mediator.value:
         case.mediator_id, case.mediator = user.id, user
+        if payload.get("group_id"):
+            # Grouping hands the case to the group's mediator (supervision).
+            return {"user_id": user.id, "group_id": payload["group_id"]}
     else:
         if user.id == case.mediator_id:
             raise ValidationError(
@@ -1005,16 +1012,18 @@ def _auto_assign(case, payload, actor, relation, now):
     user = pick_assignee(case)
     if user is None:
         raise Conflict(_l("No mediator or arbitrator is available for this case."))
+    data: dict[str, Any] = {"late_party": STAGE_PARTY.get(stage or "")}
     if case.status == lc.IN_MEDIATION:
+        if user.id == _group_mediator_id(case):
+            # Given to the mediator of its case group; a missed pick-up only if
+            # the deadline had passed (the group's mediator was unavailable).
+            data["group_id"] = case.group_id
+            if case.due_at is None or case.due_at > now:
+                data["late_party"] = None
         case.mediator_id, case.mediator = user.id, user
     else:
         case.arbitrator_id, case.arbitrator = user.id, user
-    return {
-        "user_id": user.id,
-        "stage": stage,
-        "due_at": case.due_at,
-        "late_party": STAGE_PARTY.get(stage or ""),
-    }
+    return {"user_id": user.id, "stage": stage, "due_at": case.due_at, **data}
 
 
 # Deadlines: who must act, assignment, reminders, the clock ------------------
@@ -1048,16 +1057,29 @@ def _handles_category(user: User, category: str) -> bool:
     return not user.categories or category in user.categories
 
 
+def _group_mediator_id(case: Case) -> int | None:
+    """Return the active mediator of the case's group, if it is grouped."""
+    if case.group_id is None:
+        return None
+    from mediation.analytics.groups import group_mediator_id
+
+    return group_mediator_id(case)
+
+
 def pick_assignee(case: Case) -> User | None:
     """Return who the sweep assigns to an unassigned case in mediation or arbitration.
 
-    A mediator must handle the case's category (an empty list handles all); an
-    arbitrator must not have mediated the case. Among those, the one with the
-    fewest open cases wins; a tie goes to the lowest id.
+    A case of a case group goes to the group's mediator (while that mediator is
+    active). Otherwise a mediator must handle the case's category (an empty list
+    handles all); an arbitrator must not have mediated the case. Among those,
+    the one with the fewest open cases wins; a tie goes to the lowest id.
 
     :return: the user, or None when nobody qualifies (or the status takes nobody).
     """
     if case.status == lc.IN_MEDIATION:
+        grouped = _group_mediator_id(case)
+        if grouped is not None:
+            return db.session.get(User, grouped)
         column = Case.mediator_id
         users = [
             u for u in _active(Role.mediator) if _handles_category(u, case.category)

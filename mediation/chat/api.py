@@ -28,8 +28,12 @@ def case_messages(case_id: int):
     side and the mediator; the assigned arbitrator and regulators may read it.
     `room=caucus` is a party's private room with the mediator: a party reads its
     own (no `party` needed), the mediator names it (`party=consumer` or
-    `merchant`); nobody else reads a caucus. Messages come oldest first, those
-    with `seq` above `after`; `next` is the `after` of the following page.
+    `merchant`); nobody else reads a caucus. `room=group` is the shared room of
+    the case's group (every consumer of the group, the merchant's staff, the
+    group's mediator; regulators read): the same transcript through any case of
+    the group, its `case_id` the group's first case, consumers named only by
+    their complaint's reference. Messages come oldest first, those with `seq`
+    above `after`; `next` is the `after` of the following page.
     ---
     get:
       security: [{bearerAuth: []}, {cookieAuth: []}]
@@ -37,7 +41,7 @@ def case_messages(case_id: int):
         - in: query
           name: room
           required: false
-          schema: {type: string, enum: [joint, caucus], default: joint}
+          schema: {type: string, enum: [joint, caucus, group], default: joint}
         - in: query
           name: party
           required: false

@@ -282,14 +282,6 @@ def _check_rate(user: User) -> None:
         )
 
 
-def _member(user: User, case: Case) -> dict[str, Any]:
-    return {
-        "id": user.id,
-        "name": user.name,
-        "role": chat.case_relation(user, case) or user.role,
-    }
-
-
 # Handlers ---------------------------------------------------------------------
 
 
@@ -426,7 +418,7 @@ def join_case(data: Any) -> dict[str, Any]:
     user, case = user_and_case(args["case_id"])
     key = chat.resolve_room(case, user, args["room"], args.get("party"))
     mode = chat.require_room(case, user, key)
-    name = chat.socket_room(case.id, key)
+    name = chat.socket_room_of(case, key)
     # In the room before reading: a message stored meanwhile is then broadcast
     # to this connection, replayed, or both (clients keep one per seq), never
     # neither.
@@ -445,7 +437,7 @@ def join_case(data: Any) -> dict[str, Any]:
         "last_read": last_read,
         "last_seq": last_seq,
     }
-    member = _member(user, case)
+    member = chat.member_of(user, case, key)
     db.session.commit()
     registry = presence_for()
     registry.add(name, request.sid, member)
@@ -461,7 +453,7 @@ def leave_case(data: Any) -> dict[str, Any]:
     user, case = user_and_case(args["case_id"])
     key = chat.resolve_room(case, user, args["room"], args.get("party"))
     db.session.commit()
-    name = chat.socket_room(case.id, key)
+    name = chat.socket_room_of(case, key)
     leave_room(name, namespace=NAMESPACE)
     registry = presence_for()
     if registry.remove(name, request.sid):
@@ -509,26 +501,31 @@ def typing(data: Any) -> dict[str, Any]:
     """Tell the others in the room that the user is typing.
 
     Payload ``{"case_id", "room", "party"?}``; the others get ``typing
-    {"case_id", "room", "party", "room_key", "user": {"id", "name"}, "role"}``.
+    {"case_id", "room", "party", "room_key", "user": {"id", "name"}, "role"}``
+    (in the group room a consumer's ``name`` is null and ``case_reference``
+    names them; ``case_id`` is the group room's case).
     """
     args = schemas.TYPING.load_or_raise(data)
     user, case = user_and_case(args["case_id"])
     key = chat.resolve_room(case, user, args["room"], args.get("party"))
     chat.require_room(case, user, key, write=True)
     room, party = chat.split_room(key)
+    member = chat.member_of(user, case, key)
     payload = {
-        "case_id": case.id,
+        "case_id": chat.room_home(case, key),
         "room": room,
         "party": party,
         "room_key": key,
-        "user": {"id": user.id, "name": user.name},
-        "role": chat.case_relation(user, case),
+        "user": {"id": user.id, "name": member["name"]},
+        "role": member["role"],
     }
+    if member.get("case_reference"):
+        payload["case_reference"] = member["case_reference"]
     db.session.commit()
     socketio.emit(
         "typing",
         payload,
-        to=chat.socket_room(case.id, key),
+        to=chat.socket_room_of(case, key),
         skip_sid=request.sid,
         namespace=NAMESPACE,
     )

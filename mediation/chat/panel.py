@@ -22,14 +22,15 @@ from mediation.cases.models import Case
 from mediation.chat import services as chat_services
 from mediation.formatting import local_time
 
-#: The rooms in the order of the panel's tabs.
-ROOM_ORDER = ("joint", "caucus:consumer", "caucus:merchant")
+#: The rooms in the order of the panel's tabs (``group``: a case group's room).
+ROOM_ORDER = ("joint", "caucus:consumer", "caucus:merchant", "group")
 
 #: Tab names for the parties (their own caucus is "private with the mediator").
 PARTY_ROOM_LABELS: dict[str, Any] = {
     "joint": _l("Joint room"),
     "caucus:consumer": _l("Private with the mediator"),
     "caucus:merchant": _l("Private with the mediator"),
+    "group": _l("Group room"),
 }
 
 #: Tab names for the mediator and the read-only members.
@@ -37,6 +38,7 @@ STAFF_ROOM_LABELS: dict[str, Any] = {
     "joint": _l("Joint room"),
     "caucus:consumer": _l("Private with the consumer"),
     "caucus:merchant": _l("Private with the merchant"),
+    "group": _l("Group room"),
 }
 
 #: Texts the scripts show; ``{name}`` placeholders are filled in the browser.
@@ -84,6 +86,7 @@ STRINGS: dict[str, Any] = {
     "upload_failed": _l("The file could not be uploaded."),
     "unread": _l("{count} unread"),
     "system": labels.ROLE["system"],
+    "group_consumer": _l("Consumer of {reference}"),
 }
 
 
@@ -164,6 +167,17 @@ def chat_panel(case: Case, user: User, relation: str | None) -> dict[str, Any] |
     waiting = case.status == lc.IN_MEDIATION and case.mediator_id is None
     if not waiting and not any(r["mode"] == "write" or r["messages"] for r in rooms):
         return None  # nothing to read and nothing to say
+    # The first tab open is the first room one may write in (a grouped case
+    # before its mediation: the group room), else the first.
+    active = next((r for r in rooms if r["mode"] == "write"), rooms[0])
+    for room in rooms:
+        room["active"] = room is active
+    group = None
+    if "group" in access:
+        group = {
+            "id": case.group_id,
+            "room_case_id": chat_services.room_home(case, "group"),
+        }
     config = {
         "case_id": case.id,
         "status": case.status,
@@ -189,6 +203,7 @@ def chat_panel(case: Case, user: User, relation: str | None) -> dict[str, Any] |
             | {"last_seq": room["last_seq"], "read_seq": room["read_seq"]}
             for room in rooms
         ],
+        "group": group,
         "proposals": _offer_states(case),
         "strings": {k: str(v) for k, v in STRINGS.items()},
         "roles": {k: str(v) for k, v in labels.ROLE.items()},

@@ -12,7 +12,8 @@ from marshmallow import Schema, fields, validate
 from mediation.cases.schemas import MAX_ID, Id
 from mediation.schemas import BaseSchema
 
-ROOMS = ("joint", "caucus")
+#: ``group``: the shared room of a case group (any case of the group reaches it).
+ROOMS = ("joint", "caucus", "group")
 PARTIES = ("consumer", "merchant")
 CLIENT_ID_MAX = 64
 
@@ -28,7 +29,7 @@ def Seq(**kw) -> fields.Integer:  # noqa: N802  (reads like a field class)
 
 
 class RoomSchema(BaseSchema):
-    """Which room of which case: ``joint``, or ``caucus`` (and whose)."""
+    """Which room of which case: ``joint``, ``caucus`` (and whose) or ``group``."""
 
     case_id = Id(required=True)
     room = fields.String(required=True, validate=validate.OneOf(ROOMS))
@@ -98,18 +99,27 @@ class ChatMessageSchema(Schema):
     """One message of a room, as ``message_created`` carries it."""
 
     case_id = fields.Integer()
-    room = fields.String(metadata={"description": "`joint` or `caucus`."})
+    room = fields.String(
+        metadata={"description": "`joint`, `caucus` or `group` (a case group's room)."}
+    )
     party = fields.String(
         allow_none=True, metadata={"description": "Whose caucus; null for joint."}
     )
     room_key = fields.String(
-        metadata={"description": "`joint`, `caucus:consumer` or `caucus:merchant`."}
+        metadata={
+            "description": "`joint`, `caucus:consumer`, `caucus:merchant` or `group`."
+        }
     )
     seq = fields.Integer(metadata={"description": "1, 2, 3 ... within the room."})
     id = fields.Integer()
     client_id = fields.String(allow_none=True)
     author = fields.Nested(
-        ChatAuthorSchema, allow_none=True, metadata={"description": "Null: system."}
+        ChatAuthorSchema,
+        allow_none=True,
+        metadata={
+            "description": "Null: system. In the group room a consumer's `name` is "
+            "null: `data.case_reference` names them by their complaint."
+        },
     )
     role = fields.String(
         metadata={"description": "consumer, merchant, platform, mediator or system."}
@@ -123,7 +133,8 @@ class ChatMessageSchema(Schema):
             "description": "proposal: offer_id, type, amount, deadline, text, "
             "status, consumer_accepted_at, merchant_accepted_at; system: action, "
             "status, from_status, due_at and the event's data; attachment: "
-            "evidence_id, name, size, content_type, sha256."
+            "evidence_id, name, size, content_type, sha256; a consumer's message "
+            "in the group room: case_id, case_reference."
         }
     )
     sent_at = fields.String(metadata={"description": "ISO 8601, UTC."})

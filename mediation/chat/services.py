@@ -6,9 +6,15 @@ that was not stored). Every message gets its room's next sequence number before
 it is broadcast (see :mod:`mediation.chat.models`).
 
 Rooms: the API names a room ``joint``, or ``caucus`` with a ``party``
-(``consumer`` or ``merchant``); stored and internal, a room is a key:
-``joint``, ``caucus:consumer``, ``caucus:merchant``. The Socket.IO room of a key
-is ``case:<id>:<key>``.
+(``consumer`` or ``merchant``), or ``group``; stored and internal, a room is a
+key: ``joint``, ``caucus:consumer``, ``caucus:merchant``, ``group``. The
+Socket.IO room of a key is ``case:<id>:<key>``.
+
+The group room of a case group (:mod:`mediation.analytics.groups`) is reached
+through any case of the group but lives on one of them, the group's first case:
+its messages, counter, read positions and Socket.IO room are that case's
+(:func:`room_home`). There consumers are named by their complaint, never by
+name (:func:`serialize_message`, :func:`member_of`).
 """
 
 from __future__ import annotations
@@ -46,6 +52,7 @@ logger = logging.getLogger(__name__)
 NAMESPACE = "/chat"
 JOINT = "joint"
 CAUCUS = "caucus"
+GROUP = "group"
 PARTIES = ("consumer", "merchant")
 KINDS = ("text", "attachment", "proposal", "system")
 #: Default of ``CHAT_MAX_LENGTH`` (characters of one message).
@@ -73,25 +80,26 @@ ACCESS_COLUMNS = (
     Case.platform_escalated_at,
     Case.mediator_id,
     Case.arbitrator_id,
+    Case.group_id,
 )
 
 
 def room_key(room: str, party: str | None = None) -> str:
     """Return the stored key of an API room.
 
-    :param room: ``joint`` or ``caucus``.
+    :param room: ``joint``, ``caucus`` or ``group``.
     :param party: for ``caucus``, whose: ``consumer`` or ``merchant``.
     :raise ValidationError: for an unknown room, or a caucus without its party.
     """
-    if room == JOINT:
-        return JOINT
+    if room in (JOINT, GROUP):
+        return room
     if room == CAUCUS and party in PARTIES:
         return f"{CAUCUS}:{party}"
     if room == CAUCUS:
         raise ValidationError(
             fields={"party": _l("Name the party: consumer or merchant.")}
         )
-    raise ValidationError(fields={"room": _l("The room is joint or caucus.")})
+    raise ValidationError(fields={"room": _l("The room is joint, caucus or group.")})
 
 
 def split_room(key: str) -> tuple[str, str | None]:
@@ -119,7 +127,10 @@ def resolve_room(case: Case, user: User, room: str, party: str | None) -> str:
     """
     if room == CAUCUS and party is None:
         party = party_of(case_relation(user, case))
-        if party is None and room_access(case, user).get("caucus:consumer") is None:
+        if (
+            party is None
+            and room_access(case, user, group=False).get("caucus:consumer") is None
+        ):
             # Not a party nor the mediator: no caucus at all, whichever is meant.
             require_room(case, user, "caucus:consumer")
     return room_key(room, party)
@@ -130,35 +141,68 @@ def socket_room(case_id: int, key: str) -> str:
     return f"case:{case_id}:{key}"
 
 
+def room_home(case: Case, key: str) -> int:
+    """Return the id of the case whose rooms hold room ``key`` of ``case``.
+
+    The case itself, but for the group room: the group's first case.
+
+    :raise PermissionDenied: for the group room of a case in no group.
+    """
+    if key != GROUP:
+        return case.id
+    from mediation.analytics.groups import group_room_case_id
+
+    home = group_room_case_id(case)
+    if home is None:
+        raise PermissionDenied(_l("This complaint is not in a case group."))
+    return home
+
+
+def socket_room_of(case: Case, key: str) -> str:
+    """Return the Socket.IO room of room ``key`` of ``case`` (see :func:`room_home`)."""
+    return socket_room(room_home(case, key), key)
+
+
 def is_writable(case: Case) -> bool:
     """Say whether the rooms of a case take messages now (mediation under way)."""
     return case.status == lc.IN_MEDIATION and case.mediator_id is not None
 
 
-def room_access(case: Case, user: User | None) -> dict[str, str]:
+def room_access(case: Case, user: User | None, *, group: bool = True) -> dict[str, str]:
     """Return the rooms of ``case`` the user may use, each ``write`` or ``read``.
 
     The joint room: the consumer, the merchant side and the assigned mediator
     (write while mediation is under way, read otherwise); the assigned
     arbitrator and regulators read it. A party's caucus: that party and the
     assigned mediator. Nobody else, and nothing for a mediator who is not the
-    case's.
+    case's. The group room of a grouped case: see
+    :func:`mediation.analytics.groups.group_room_mode`.
+
+    :param group: also say about the group room (costs a query or two for a
+        grouped case; the events of the other rooms leave it out).
     """
     relation = case_relation(user, case)
     if relation is None:
         return {}
     mode = "write" if is_writable(case) else "read"
+    rooms: dict[str, str] = {}
     if relation == "consumer":
-        return {JOINT: mode, "caucus:consumer": mode}
-    if relation in ("merchant", "platform"):
-        return {JOINT: mode, "caucus:merchant": mode}
-    if relation == "mediator" and case.mediator_id == user.id:
-        return dict.fromkeys(ROOM_KEYS, mode)
-    if relation == "arbitrator" and case.arbitrator_id == user.id:
-        return {JOINT: "read"}
-    if relation == "regulator":
-        return {JOINT: "read"}
-    return {}
+        rooms = {JOINT: mode, "caucus:consumer": mode}
+    elif relation in ("merchant", "platform"):
+        rooms = {JOINT: mode, "caucus:merchant": mode}
+    elif relation == "mediator" and case.mediator_id == user.id:
+        rooms = dict.fromkeys(ROOM_KEYS, mode)
+    elif relation == "arbitrator" and case.arbitrator_id == user.id:
+        rooms = {JOINT: "read"}
+    elif relation == "regulator":
+        rooms = {JOINT: "read"}
+    if group and case.group_id is not None:
+        from mediation.analytics.groups import group_room_mode
+
+        grouped = group_room_mode(case, user, relation)
+        if grouped is not None:
+            rooms[GROUP] = grouped
+    return rooms
 
 
 def require_room(case: Case, user: User, key: str, *, write: bool = False) -> str:
@@ -168,7 +212,7 @@ def require_room(case: Case, user: User, key: str, *, write: bool = False) -> st
     :raise PermissionDenied: when the user knows the case but not this room.
     :raise ReadOnly: when ``write`` is asked of a room the user may only read.
     """
-    access = room_access(case, user)
+    access = room_access(case, user, group=key == GROUP)
     mode = access.get(key)
     if mode is None:
         if case_relation(user, case) is None:
@@ -309,7 +353,7 @@ def _insert_message(values: dict[str, Any]) -> tuple[int, int | None]:
 
 def last_seq(case: Case, key: str) -> int:
     """Return the ``seq`` of the room's latest message (0 when empty)."""
-    row = db.session.get(ChatRoom, (case.id, key))
+    row = db.session.get(ChatRoom, (room_home(case, key), key))
     return row.last_seq if row is not None else 0
 
 
@@ -319,7 +363,8 @@ def room_state(user: User, case: Case, key: str) -> tuple[int, int]:
     One query for what :func:`read_position` and :func:`last_seq` give.
     """
     row = db.session.execute(
-        _ROOM_STATE, {"user_id": user.id, "case_id": case.id, "room": key}
+        _ROOM_STATE,
+        {"user_id": user.id, "case_id": room_home(case, key), "room": key},
     ).one()
     return int(row[0]), int(row[1])
 
@@ -365,7 +410,7 @@ def _store(
         inserted).
     """
     values = {
-        "case_id": case.id,
+        "case_id": room_home(case, key),
         "room": key,
         "author_id": author.id if author else None,
         "author_role": role,
@@ -510,9 +555,22 @@ def post_message(
         text = _clean_body(body, allow_empty=evidence_id is not None)
         data: dict[str, Any] = {}
         kind = "text"
+        relation = case_relation(author, case) or "unknown"
         if evidence_id is not None:
+            if room == GROUP:
+                # Evidence belongs to one case, which the others may not open.
+                raise ValidationError(
+                    fields={
+                        "evidence_id": _l(
+                            "Files go to your own complaint, not to the group room."
+                        )
+                    }
+                )
             data = _attachment(case, author, evidence_id)
             kind = "attachment"
+        if room == GROUP and relation == "consumer":
+            # Named by the complaint in the group room, never by name.
+            data = {"case_id": case.id, "case_reference": case.reference}
     except DomainError:
         # A retry of a message stored before is answered even if it would not
         # pass now (the room closed since, the limit was lowered...).
@@ -524,7 +582,7 @@ def post_message(
         case,
         room,
         author=author,
-        role=case_relation(author, case) or "unknown",
+        role=relation,
         kind=kind,
         body=text,
         data=data,
@@ -548,7 +606,7 @@ def _replayed(message: ChatMessage, case: Case, room: str) -> ChatMessage:
 
     :raise ValidationError: when the client id was used for another room.
     """
-    if message.case_id != case.id or message.room != room:
+    if message.room != room or message.case_id != room_home(case, room):
         raise ValidationError(
             fields={"client_id": _l("This id was already used for another message.")}
         )
@@ -664,10 +722,15 @@ def _evict_lost_members(case: Case) -> None:
             if key not in room_access(case, user):
                 leaving.append((sid, name))
     if leaving:
-        after_commit(lambda: _leave(case.id, leaving))
+        after_commit(lambda: leave_rooms(case.id, leaving))
 
 
-def _leave(case_id: int, leaving: list[tuple[str, str]]) -> None:
+def leave_rooms(case_id: int, leaving: list[tuple[str, str]]) -> None:
+    """Take connections out of rooms of a case and tell the rooms (run after
+    the commit that took the rooms from them).
+
+    :param leaving: ``(sid, Socket.IO room name)`` pairs.
+    """
     from mediation.chat.presence import online, presence_for
     from mediation.extensions import socketio
 
@@ -701,7 +764,7 @@ def messages_after(
         db.session.scalars(
             _messages_after_query(),
             {
-                "case_id": case.id,
+                "case_id": room_home(case, room),
                 "room": room,
                 "after": after,
                 "limit": limit or replay_limit(),
@@ -731,8 +794,10 @@ def serialize_message(message: ChatMessage) -> dict[str, Any]:
     """Return the ``message_created`` payload of a message (API.md, plus ``data``).
 
     ``room`` and ``party`` are the API's names of the room (``joint``, or
-    ``caucus`` and the party); ``room_key`` is the stored key. A proposal card
-    carries the proposal's current status and acceptances.
+    ``caucus`` and the party, or ``group``); ``room_key`` is the stored key. A
+    proposal card carries the proposal's current status and acceptances. In
+    the group room a consumer's name is left out (``author.name`` null): the
+    reader's page names them by their complaint (``data.case_reference``).
     """
     room, party = split_room(message.room)
     author = message.author
@@ -741,6 +806,14 @@ def serialize_message(message: ChatMessage) -> dict[str, Any]:
         offer = db.session.get(Offer, data["offer_id"])
         if offer is not None:
             data = _offer_data(offer)
+    if (
+        author is not None
+        and message.room == GROUP
+        and message.author_role in ("consumer",)
+    ):
+        shown = {"id": author.id, "name": None}
+    else:
+        shown = {"id": author.id, "name": author.name} if author else None
     return {
         "case_id": message.case_id,
         "room": room,
@@ -749,7 +822,7 @@ def serialize_message(message: ChatMessage) -> dict[str, Any]:
         "seq": message.seq,
         "id": message.id,
         "client_id": message.client_id,
-        "author": {"id": author.id, "name": author.name} if author else None,
+        "author": shown,
         "role": message.author_role,
         "kind": message.kind,
         "body": message.body,
@@ -767,6 +840,21 @@ def announce(message: ChatMessage) -> None:
     after_commit(
         lambda: socketio.emit("message_created", payload, to=name, namespace=NAMESPACE)
     )
+
+
+def member_of(user: User, case: Case, key: str) -> dict[str, Any]:
+    """Return how the presence list and typing line show ``user`` in room
+    ``key`` of ``case``: id, name, relation. In the group room a consumer has no
+    name but their complaint's reference (``case_reference``); ``via_case_id``
+    says through which case they came (for :func:`room_access` later)."""
+    relation = case_relation(user, case) or user.role
+    member: dict[str, Any] = {"id": user.id, "name": user.name, "role": relation}
+    if key == GROUP:
+        member["via_case_id"] = case.id
+        if relation == "consumer":
+            member["name"] = None
+            member["case_reference"] = case.reference
+    return member
 
 
 def presence_payload(
@@ -788,7 +876,7 @@ def presence_payload(
 
 def read_position(user: User, case: Case, room: str) -> int:
     """Return the ``seq`` up to which ``user`` has read the room (0: nothing)."""
-    row = db.session.get(ChatReadPosition, (user.id, case.id, room))
+    row = db.session.get(ChatReadPosition, (user.id, room_home(case, room), room))
     return row.seq if row is not None else 0
 
 
@@ -849,11 +937,12 @@ def mark_read(
     if not isinstance(seq, int) or isinstance(seq, bool) or seq < 0:
         raise ValidationError(fields={"seq": _l("Enter a whole number.")})
     require_room(case, user, room)
+    home = room_home(case, room)
     position = db.session.scalars(
         _mark_read_statement(),
         {
             "user_id": user.id,
-            "case_id": case.id,
+            "case_id": home,
             "room": room,
             "wanted": seq,
             "now": now,
@@ -861,5 +950,5 @@ def mark_read(
         execution_options={"populate_existing": True},
     ).first()
     if position is None:  # not forward of the stored position: unchanged
-        position = db.session.get(ChatReadPosition, (user.id, case.id, room))
+        position = db.session.get(ChatReadPosition, (user.id, home, room))
     return position

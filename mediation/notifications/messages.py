@@ -101,6 +101,26 @@ MESSAGES: dict[str, Any] = {
     ),
     "claim_approved": _l("Your request to act for %(merchant)s was approved."),
     "claim_rejected": _l("Your request to act for %(merchant)s was refused."),
+    # Mass-complaint alerts and case groups (mediation/analytics).
+    "mass_alert": _l(
+        "Mass-complaint alert %(alert)s: %(merchant)s drew %(count)s complaints "
+        "of “%(category)s” within %(days)s days."
+    ),
+    "group_assigned": _l(
+        "You now handle case group %(group)s: %(count)s complaints against "
+        "%(merchant)s, with a shared group room."
+    ),
+    "group_merchant": _l(
+        "%(count)s complaints against %(merchant)s were grouped (%(group)s) for "
+        "one mediator; the case pages show the group room."
+    ),
+    "case_grouped": _l(
+        "Complaint %(reference)s is now handled together with related complaints "
+        "against %(merchant)s; its page shows the group room."
+    ),
+    "case_group_assign": _l(
+        "Complaint %(reference)s went to the mediator of its case group."
+    ),
 }
 
 GENERIC = _l("Complaint %(reference)s was updated.")
@@ -109,6 +129,12 @@ GENERIC = _l("Complaint %(reference)s was updated.")
 def render(kind: str, params: dict[str, Any]) -> str:
     """Return the text of a notification in the current locale."""
     template = MESSAGES.get(kind, GENERIC)
+    if "category" in params:
+        # Stored as a code; shown in the reader's language.
+        from mediation.labels import CATEGORY
+
+        category = params["category"]
+        params = {**params, "category": str(CATEGORY.get(category, category))}
     try:
         return str(template) % params
     except (KeyError, TypeError, ValueError):

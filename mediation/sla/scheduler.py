@@ -20,6 +20,7 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 from flask import Flask
 
 from mediation import clock
+from mediation.analytics.alert_jobs import add_alert_job
 from mediation.analytics.risk_jobs import add_risk_job
 from mediation.credit.webhooks import delivery_job
 from mediation.sla.sweep import SweepReport, run_sweep
@@ -100,6 +101,7 @@ def blocking_scheduler(app: Flask) -> BlockingScheduler:
     add_sweep_job(scheduler, app)
     add_webhook_job(scheduler, app)
     add_risk_job(scheduler, app)
+    add_alert_job(scheduler, app)
     return scheduler
 
 
@@ -118,6 +120,7 @@ def start_in_process(app: Flask) -> BackgroundScheduler | None:
             add_sweep_job(scheduler, app)
             add_webhook_job(scheduler, app)
             add_risk_job(scheduler, app)
+            add_alert_job(scheduler, app)
             scheduler.start()
             _in_process = scheduler
             logger.info(

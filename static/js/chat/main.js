@@ -54,6 +54,9 @@ function start(root) {
     evidenceUrl: config.urls.evidence,
     urls: config.urls,
     proposals: config.proposals,
+    // A case group's room lives on the group's first case: its payloads carry
+    // that case's id.
+    groupCaseId: config.group ? config.group.room_case_id : null,
   };
   const conn = new Connection();
   // A form of this page was sent: the browser is about to show its answer (and
@@ -119,8 +122,11 @@ function start(root) {
   }
 
   function roomOf(payload) {
-    if (!payload || Number(payload.case_id) !== Number(caseId)) return null;
-    return rooms.get(keyOf(payload)) || null;
+    if (!payload) return null;
+    const key = keyOf(payload);
+    const home = key === "group" ? ctx.groupCaseId : caseId;
+    if (home === null || Number(payload.case_id) !== Number(home)) return null;
+    return rooms.get(key) || null;
   }
 
   function pendingNode(room, clientId) {
@@ -266,7 +272,8 @@ function start(root) {
     const room = roomOf(payload);
     const user = payload && payload.user;
     if (!room || !user || Number(user.id) === Number(ctx.me)) return;
-    room.typers.set(Number(user.id), { name: user.name, until: Date.now() + TYPING_SHOWN_MS });
+    const name = user.name || fill(strings.group_consumer, { reference: payload.case_reference || "?" });
+    room.typers.set(Number(user.id), { name, until: Date.now() + TYPING_SHOWN_MS });
     showTyping(room);
     window.setTimeout(() => showTyping(room), TYPING_SHOWN_MS + 50);
   });

@@ -91,6 +91,17 @@ function attachmentParts(message, ctx) {
   return parts;
 }
 
+/** Who wrote a message: in the group room a consumer has no name, only the
+ * reference of their complaint. */
+function authorName(message, ctx) {
+  const author = message.author || {};
+  const data = message.data || {};
+  if (author.id !== null && author.id !== undefined && !author.name && data.case_reference) {
+    return fill(ctx.strings.group_consumer, { reference: data.case_reference });
+  }
+  return author.name;
+}
+
 /** A stored message (a `message_created` payload) as a list item. */
 export function buildMessage(message, ctx) {
   const author = message.author || {};
@@ -115,7 +126,7 @@ export function buildMessage(message, ctx) {
     li.append(box);
     return li;
   }
-  li.append(meta(author.name, message.role, message.sent_at, ctx));
+  li.append(meta(authorName(message, ctx), message.role, message.sent_at, ctx));
   if (kind === "proposal") li.append(proposalCard(message, ctx));
   else if (kind === "attachment") li.append(...attachmentParts(message, ctx));
   else li.append(el("div", { class: "chat-body", "data-testid": "chat-body" }, message.body || ""));
@@ -184,7 +195,12 @@ export function renderPresence(node, online, ctx) {
     node.textContent = ctx.strings.nobody_online;
     return;
   }
-  const names = online.map((p) => `${p.name} (${ctx.roles[p.role] || p.role})`).join(", ");
+  const names = online
+    .map((p) => {
+      const name = p.name || fill(ctx.strings.group_consumer, { reference: p.case_reference || "?" });
+      return `${name} (${ctx.roles[p.role] || p.role})`;
+    })
+    .join(", ");
   node.textContent = fill(ctx.strings.online, { names });
 }
 
