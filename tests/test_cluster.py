@@ -186,6 +186,67 @@ class TestCluster:
         return "\n".join(parts)
 
 
+#: The demo's accounts and merchants, and its case waiting for a mediator
+#: (Chris against 青禾茶庄): what the tests use of ``seed-demo``, without the
+#: months of demo history that take half a minute to load.
+SEED = """
+from datetime import timedelta
+
+from mediation import clock, create_app
+from mediation.auth.services import create_user
+from mediation.cases.services import Filing, apply_action, file_case
+from mediation.extensions import db
+from mediation.merchants.services import register_merchant
+from mediation.seed import ACCOUNTS, DEMO_PASSWORD, MERCHANTS, _valid_code
+
+app = create_app()
+with app.app_context():
+    now = clock.now_utc()
+    merchants = {}
+    for key, values in MERCHANTS.items():
+        values = dict(values, uscc=_valid_code(values["uscc"]))
+        if key == "shop":
+            values["platform_id"] = merchants["platform"].id
+        merchants[key] = register_merchant(values, now=now)
+    users = {}
+    for email, name, role, merchant, locale in ACCOUNTS:
+        users[email] = create_user(
+            email=email, password=DEMO_PASSWORD, name=name, role=role, now=now,
+            locale=locale, merchant_id=merchants[merchant].id if merchant else None,
+        )
+    case = file_case(
+        users["consumer2@example.com"],
+        Filing(
+            category="delivery", order_ref="QH-8842",
+            order_date=(now - timedelta(days=20)).date(), amount_paid=8800,
+            claim_type="refund", claim_amount=8800,
+            description="Paid for tea three weeks ago, it never arrived.",
+            merchant_id=merchants["independent"].id,
+        ),
+        now=now,
+    )
+    apply_action(
+        case, "reject", {"reason": "物流显示已签收。"},
+        actor=users["independent@example.com"], relation="merchant", now=now,
+    )
+    db.session.commit()
+"""
+
+
+def _seed(env: dict[str, str]) -> None:
+    result = subprocess.run(
+        [sys.executable, "-c", SEED],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        stdin=subprocess.DEVNULL,
+    )
+    if result.returncode != 0:
+        pytest.fail(f"seeding failed:\n{result.stderr}", pytrace=False)
+
+
 @contextlib.contextmanager
 def running_cluster(
     tmp_dir: Path, *, prefix: str = "test_cluster", **settings: str
@@ -226,7 +287,8 @@ def running_cluster(
         # Redis db 10 is this suite's: counters of an earlier run (rate limits
         # of the same user ids) must not count here.
         redis.Redis.from_url(REDIS_URL).flushdb()
-        prepare(env)
+        prepare(env, seed=False)
+        _seed(env)
         cluster = Cluster(
             run_dir=run_dir,
             listen_port=nginx_port,
@@ -407,21 +469,30 @@ class Member:
                 return data
 
 
+def queued_case_id(cluster: TestCluster) -> int:
+    """Return the demo case waiting for a mediator: Chris against 青禾茶庄."""
+    engine = cluster.engine()
+    try:
+        with engine.connect() as conn:
+            return conn.execute(
+                text(
+                    "SELECT c.id FROM cases c JOIN users u ON u.id = c.consumer_id "
+                    "JOIN merchants m ON m.id = c.merchant_id "
+                    "WHERE c.status = 'in_mediation' AND c.mediator_id IS NULL "
+                    "AND u.email = 'consumer2@example.com' AND m.name = '青禾茶庄'"
+                )
+            ).scalar_one()
+    finally:
+        engine.dispose()
+
+
 @pytest.fixture(scope="module")
 def mediated_case(cluster) -> int:
     """The demo case waiting for a mediator, taken by mediator1 (through nginx)."""
     http = pinned_session(cluster, "app2", "cluster-test setup")
     token = api_token(http, cluster, "mediator1@example.com")
     headers = {"Authorization": f"Bearer {token}"}
-    engine = cluster.engine()
-    with engine.connect() as conn:
-        case_id = conn.execute(
-            text(
-                "SELECT min(id) FROM cases "
-                "WHERE status = 'in_mediation' AND mediator_id IS NULL"
-            )
-        ).scalar_one()
-    engine.dispose()
+    case_id = queued_case_id(cluster)
     taken = http.post(
         f"{cluster.url}/api/v1/cases/{case_id}/actions",
         json={"action": "take"},

@@ -20,10 +20,9 @@ from collections.abc import Iterator
 
 import pytest
 from playwright.sync_api import expect
-from sqlalchemy import text
 
 from tests.browser.test_chat import TIMEOUT_MS, Person
-from tests.test_cluster import TestCluster, running_cluster
+from tests.test_cluster import TestCluster, queued_case_id, running_cluster
 
 pytestmark = pytest.mark.browser
 
@@ -50,15 +49,7 @@ def _served_by(person: Person, cluster: TestCluster) -> str:
 
 def test_two_browsers_on_two_processes_talk_through_nginx(cluster, new_context):
     expect.set_options(timeout=TIMEOUT_MS)
-    engine = cluster.engine()
-    with engine.connect() as conn:
-        case_id = conn.execute(
-            text(
-                "SELECT min(id) FROM cases "
-                "WHERE status = 'in_mediation' AND mediator_id IS NULL"
-            )
-        ).scalar_one()
-    engine.dispose()
+    case_id = queued_case_id(cluster)
 
     people = {}
     for key in ("consumer", "mediator"):
