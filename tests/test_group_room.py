@@ -237,3 +237,16 @@ def test_the_case_page_shows_the_group_room_tab(world):
     # An ungrouped complaint has no group tab.
     html = world.http("A").get(f"/cases/{world.d}").get_data(as_text=True)
     assert 'data-testid="chat-tab-group"' not in html
+
+
+def test_who_loses_the_case_they_came_through_leaves_the_group_room(world):
+    mediator, alice = world.socket("M"), world.socket("A")
+    join(mediator, world.a)
+    join(alice, world.a)
+    # The regulator gives complaint a alone to M2: M came in through a.
+    world.act(world.a, "reassign", "R", "regulator", user_id=world.users["M2"].id)
+    mediator.get_received(NS)
+    send(alice, world.a, "Still here?", "g-1")
+    assert received(mediator, "message_created") == []
+    # Through complaint b, still M's, the group room is open to M.
+    assert join(mediator, world.b)["read_only"] is False

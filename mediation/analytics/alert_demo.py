@@ -28,7 +28,9 @@ REJECTED = 8
 TAKEN = 3
 
 #: The consumers who join the two demo consumers: (email, name, locale).
-BUYERS = [(f"buyer{n:02d}@example.com", f"消费者{n:02d}", "zh_CN") for n in range(1, 11)]
+BUYERS = [
+    (f"buyer{n:02d}@example.com", f"消费者{n:02d}", "zh_CN") for n in range(1, 11)
+]
 
 STORIES = [
     "双十一“满300减100”活动，结算时优惠未生效，客服称活动已结束但页面仍在显示。",
@@ -36,7 +38,8 @@ STORIES = [
     "页面承诺“前100名半价”，下单后被告知名额已满，但订单号显示我是第12单。",
     "宣传“买一送一”，收到货只有一件，赠品被以“库存不足”为由取消。",
     "“限时秒杀”价格与平时价格相同，倒计时每天重置，涉嫌虚构紧迫感。",
-    "The “70% off today only” banner has been up for three weeks; the price never changed.",
+    "The “70% off today only” banner has been up for three weeks; "
+    "the price never changed.",
     "领取的100元优惠券在结算时提示“不适用”，活动规则中并无此限制。",
     "宣传“全场包邮”，结算时仍收取运费12元。",
     "预售定金“膨胀”承诺未兑现，尾款支付时抵扣金额少于宣传。",

@@ -466,11 +466,9 @@ def case_supervision(case: Case, relation: str | None) -> dict[str, Any] | None:
         return None
     user = _user()
     group = db.session.get(CaseGroup, case.group_id) if case.group_id else None
-    staff = user.has_role(Role.regulator, Role.mediator)
     shown_alerts = []
-    if staff:
-        visible = {a.id for a in db.session.scalars(alerts.visible_alerts(user))}
-        shown_alerts = [a for a in alerts.alerts_of_case(case) if a.id in visible]
+    if user.has_role(Role.regulator, Role.mediator):
+        shown_alerts = alerts.alerts_of_case(case, user)
     if group is None and not shown_alerts:
         return None
     size = 0

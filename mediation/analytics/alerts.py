@@ -598,11 +598,12 @@ def case_ids_of(alerts: Sequence[MassAlert]) -> dict[int, list[int]]:
     return out
 
 
-def alerts_of_case(case: Case) -> list[MassAlert]:
-    """Return the alerts a complaint belongs to, newest first."""
+def alerts_of_case(case: Case, user: User) -> list[MassAlert]:
+    """Return the alerts a complaint belongs to that ``user`` may see, newest
+    first."""
     return list(
         db.session.scalars(
-            db.select(MassAlert)
+            visible_alerts(user)
             .join(MassAlertCase, MassAlertCase.alert_id == MassAlert.id)
             .where(MassAlertCase.case_id == case.id)
             .order_by(MassAlert.raised_at.desc(), MassAlert.id.desc())

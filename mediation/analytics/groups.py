@@ -460,8 +460,15 @@ def on_case_event(
 
     Called from ``apply_action`` (through the supervision hooks) after the
     event: the assignment is a system ``auto_assign`` of its own on the
-    timeline, right after the step that brought the case into mediation.
+    timeline, right after the step that brought the case into mediation. After
+    a change of the case's staff, whoever lost the group room through it leaves.
     """
+    from mediation.chat.services import MEMBERSHIP_ACTIONS
+
+    if case.group_id is not None and action in MEMBERSHIP_ACTIONS:
+        group = db.session.get(CaseGroup, case.group_id)
+        if group is not None:
+            evict_group_room(group)
     if (
         case.group_id is None
         or case.status != lc.IN_MEDIATION
