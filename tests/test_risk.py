@@ -300,6 +300,7 @@ def test_one_merchant_is_refreshed_cheaply(app, world, make_user, make_merchant)
                 level="low",
                 trend="flat",
                 factors={},
+                digest="x",
                 computed_at=NOW,
             )
         )
@@ -377,6 +378,20 @@ def test_the_list_is_ordered_by_score_and_filtered(app, listed):
     with app.app_context():
         rows = {r.merchant_id: r for r in db.session.scalars(db.select(RiskScore))}
         assert [risk.rank_of(rows[listed[k].id]) for k in "abc"] == [1, 2, 3]
+        # A page and the count of all rows, with and without merchant filters.
+        for filters, total in (
+            (risk.RiskFilters(), 3),
+            (risk.RiskFilters(region="3301"), 2),
+            (risk.RiskFilters(category="fake_promotion", min_score=10), 1),
+            (risk.RiskFilters(q="shop", min_score=5), 2),
+        ):
+            page = risk.risk_page(filters, 1, 2)
+            assert page.total == total, filters
+            assert len(page.items) == min(total, 2)
+            assert page.pages == (2 if total > 2 else 1)
+        assert [
+            r.merchant.name for r in risk.risk_page(risk.RiskFilters(), 2, 2).items
+        ] == ["Gamma Shop"]
 
 
 def test_the_scheduled_job_refreshes_and_commits(app, listed):

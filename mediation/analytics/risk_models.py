@@ -52,7 +52,11 @@ class RiskScore(db.Model):
     listed: Mapped[bool] = mapped_column(default=False)
     #: ``{factor: {"value", "points", "cap", "capped"}}`` in the model's order.
     factors: Mapped[dict] = mapped_column(JSON, default=dict)
-    #: The moment the score was computed for (the refresh's ``now``).
+    #: SHA-256 of the row's content and categories: a refresh rewrites a row
+    #: only when it changes.
+    digest: Mapped[str] = mapped_column(String(64))
+    #: The moment these values were computed for (the ``now`` of the refresh
+    #: that last changed them).
     computed_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
     merchant = relationship("Merchant")

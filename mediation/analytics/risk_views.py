@@ -104,9 +104,7 @@ def risk_list():
         min_score=float(min_score) if isinstance(min_score, Decimal) else None,
         q=(form.q.data or "").strip(),
     )
-    result = db.paginate(
-        risk.risk_list(filters), page=page, per_page=per_page, error_out=False
-    )
+    result = risk.risk_page(filters, page, per_page)
     rows = [(score, score.merchant) for score in result.items]
     return render_template(
         "analytics/risk_list.html",

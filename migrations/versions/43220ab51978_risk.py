@@ -68,6 +68,7 @@ def upgrade():
         sa.Column("grade", sa.String(length=1), nullable=True),
         sa.Column("listed", sa.Boolean(), nullable=False),
         sa.Column("factors", sa.JSON(), nullable=False),
+        sa.Column("digest", sa.String(length=64), nullable=False),
         sa.Column("computed_at", mediation.dbtypes.UTCDateTime(), nullable=False),
         sa.ForeignKeyConstraint(
             ["merchant_id"],
