@@ -592,6 +592,43 @@ def _group(w: World) -> int:
         return group.id
 
 
+def _interview(w: World) -> int:
+    """A warning interview of shop S planned by the regulator, made once per test."""
+    if "interview" not in w.ids:
+        from mediation.analytics import interviews
+
+        with w.app.app_context():
+            interview = interviews.plan_interview(
+                interviews.lock_merchant(w.shop.id),
+                interviews.PlanInput(
+                    reason="Unanswered complaints.", planned_for=MONDAY.date()
+                ),
+                actor=db.session.get(User, w.users["reg"].id),
+                now=clock.now_utc(),
+            )
+            db.session.commit()
+            w.ids["interview"] = interview.id
+    return w.ids["interview"]
+
+
+def _text_flag(w: World) -> int:
+    """A text flag on a case of A against S (刷单 under quality), made once per test."""
+    if "flag" not in w.ids:
+        from mediation.analytics.tagging_models import TextFlag
+
+        case_id = w._make_case(
+            w.users["A"],
+            w.shop,
+            order_ref=f"ORDER-{w.unique()}",
+            description="The kettle leaks, and the shop brushes orders: 刷单.",
+        )
+        with w.app.app_context():
+            w.ids["flag"] = db.session.scalar(
+                db.select(TextFlag.id).where(TextFlag.case_id == case_id)
+            )
+    return w.ids["flag"]
+
+
 PUBLIC = cells(200)
 #: Pages for anyone signed in.
 SIGNED_IN = cells(200, anon=LOGIN)
@@ -841,6 +878,68 @@ MATRIX: list[Row] = [
         note="consumers' personal data: regulators only",
     ),
     _html("GET", "/supervision/audit", REGULATOR_PAGE),
+    # Supervision: risk list, warning interviews, text flags (issue #7) -------------
+    _html("GET", "/supervision/risk", REGULATOR_PAGE),
+    _html(
+        "GET",
+        "/supervision/risk/merchants/<int:merchant_id>",
+        REGULATOR_PAGE,
+        path="/supervision/risk/merchants/{shop}",
+        note="S's own risk page: regulators only",
+    ),
+    _html(
+        "POST",
+        "/supervision/risk/merchants/<int:merchant_id>/refresh",
+        cells(403, anon=LOGIN, reg=303),
+        path="/supervision/risk/merchants/{shop}/refresh",
+    ),
+    _html(
+        "POST",
+        "/supervision/risk/merchants/<int:merchant_id>/interviews",
+        cells(403, anon=LOGIN, reg=303),
+        path="/supervision/risk/merchants/{shop}/interviews",
+        body=_form(reason="Unanswered complaints.", planned_for="2026-03-09"),
+        note="the regulator marks S for a warning interview",
+    ),
+    _html("GET", "/supervision/interviews", REGULATOR_PAGE),
+    _html(
+        "GET",
+        "/supervision/interviews/<int:interview_id>",
+        REGULATOR_PAGE,
+        path="/supervision/interviews/{case}",
+        fresh=_interview,
+        note="S's interview: S reads it at /interviews/, not here",
+    ),
+    _html(
+        "POST",
+        "/supervision/interviews/<int:interview_id>",
+        cells(403, anon=LOGIN, reg=303),
+        path="/supervision/interviews/{case}",
+        fresh=_interview,
+        body=_form(step="cancel", cancel_reason="The shop closed."),
+    ),
+    _html(
+        "GET",
+        "/interviews/",
+        cells(403, anon=LOGIN, S=200, T=200, P=200),
+        note="merchant staff: their own merchant's interviews only",
+    ),
+    _html("GET", "/supervision/tagging", REGULATOR_PAGE),
+    _html(
+        "GET",
+        "/supervision/tagging/<int:flag_id>",
+        REGULATOR_PAGE,
+        path="/supervision/tagging/{case}",
+        fresh=_text_flag,
+    ),
+    _html(
+        "POST",
+        "/supervision/tagging/<int:flag_id>",
+        cells(403, anon=LOGIN, reg=303),
+        path="/supervision/tagging/{case}",
+        fresh=_text_flag,
+        body=_form(decision="dismiss", reason="Hearsay."),
+    ),
     # Case pages --------------------------------------------------------------------
     _html("GET", "/cases/new", cells(403, anon=LOGIN, A=200, B=200)),
     _html(
