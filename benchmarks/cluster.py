@@ -9,7 +9,12 @@ N = 2 (the baseline first, in the same run, on the same machine and database):
 - **filing**: ``POST /api/v1/cases`` through nginx from ``--concurrency``
   clients, each with its own consumer token and keep-alive connection (the
   load loop of ``benchmarks/filing.py``); nginx spreads requests without a
-  sticky cookie over the processes (``least_conn``);
+  sticky cookie over the processes (``least_conn``). The filings go to
+  ``--merchants`` merchants and every complaint category in turn: the
+  mass-complaint detection serialises the filings of one merchant and
+  category (an advisory lock until the commit), so filings that all name one
+  merchant and category (as ``benchmarks/filing.py``'s do) measure that lock,
+  not the processes;
 - **chat**: rooms of three over WebSockets through nginx (the load generator of
   ``benchmarks/chat.py``); each WebSocket lands where nginx puts it, so the
   members of a room are spread over the processes and Redis carries the
@@ -39,10 +44,12 @@ otherwise, 2 when the benchmark could not run.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import shutil
 import sys
 import tempfile
+import threading
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
@@ -55,7 +62,6 @@ if str(ROOT) not in sys.path:  # run as a script: make ``mediation`` importable
 from benchmarks import chat as chat_bench  # noqa: E402
 from benchmarks.filing import (  # noqa: E402
     RESULTS_DIR,
-    Bodies,
     CpuProbe,
     _load_average,
     _postgres_database,
@@ -119,6 +125,79 @@ class Probes:
         return out
 
 
+class SpreadBodies:
+    """Filing bodies over many merchants and every category, each with its own
+    order number and Idempotency-Key (the interface of filing.Bodies)."""
+
+    CATEGORIES = (
+        "counterfeit",
+        "false_advertising",
+        "fake_reviews",
+        "fake_promotion",
+        "unfair_terms",
+        "quality_defect",
+        "delivery",
+        "refund_refused",
+        "after_sales",
+        "personal_info",
+        "other",
+    )
+
+    def __init__(self, merchant_ids: list[int]) -> None:
+        self._pairs = itertools.cycle(
+            [(m, c) for c in self.CATEGORIES for m in merchant_ids]
+        )
+        self._prefix = uuid.uuid4().hex[:8].upper()
+        self._order_date = datetime.now(UTC).date().isoformat()
+        self._lock = threading.Lock()
+        self._n = 0
+
+    def next(self) -> tuple[bytes, str]:
+        with self._lock:
+            self._n += 1
+            n = self._n
+            merchant_id, category = next(self._pairs)
+        body = {
+            "merchant_id": merchant_id,
+            "category": category,
+            "order_ref": f"CL-{self._prefix}-{n:07d}",
+            "order_date": self._order_date,
+            "amount_paid": 19900,
+            "claim": {"type": "refund", "amount": 19900},
+            "description": "The kettle leaks from the base after two days of use.",
+            "arbitration_consent": False,
+        }
+        return json.dumps(body).encode(), f"cluster-{self._prefix}-{n}"
+
+
+def seed_merchants(url: str, count: int) -> list[int]:
+    """Register ``count`` goods merchants (valid credit codes); return their ids."""
+    from mediation import clock, create_app
+    from mediation.extensions import db
+    from mediation.merchants.services import register_merchant
+    from mediation.merchants.uscc import check_character
+
+    app = create_app({"SQLALCHEMY_DATABASE_URI": url, "LOG_LEVEL": "WARNING"})
+    now = clock.now_utc()
+    ids = []
+    with app.app_context():
+        for n in range(count):
+            body = f"91330106MA2CL{n:04d}"
+            merchant = register_merchant(
+                {
+                    "name": f"Bench Cluster Shop {n}",
+                    "uscc": body + check_character(body),
+                    "kind": "goods",
+                    "region_code": "330106",
+                },
+                now=now,
+            )
+            ids.append(merchant.id)
+        db.session.commit()
+        db.engine.dispose()
+    return ids
+
+
 def start_cluster(
     processes: int, env: dict[str, str], workdir: Path, threads: int
 ) -> Cluster:
@@ -145,7 +224,7 @@ def start_cluster(
 def filing_runs(
     cluster: Cluster,
     tokens: list[str],
-    bodies: Bodies,
+    bodies: SpreadBodies,
     probes: Probes,
     args: argparse.Namespace,
 ) -> dict[str, Any]:
@@ -239,7 +318,7 @@ def run_scenario(
     env: dict[str, str],
     workdir: Path,
     tokens: list[str],
-    bodies: Bodies,
+    bodies: SpreadBodies,
     rooms: list[dict[str, Any]],
     database: str | None,
     args: argparse.Namespace,
@@ -351,6 +430,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument(
+        "--merchants",
+        type=int,
+        default=32,
+        help="merchants the filings go to, with every category (default 32)",
+    )
     parser.add_argument("--warmup", type=int, default=200)
     parser.add_argument(
         "--rounds", type=int, default=1, help="repeat 1 then 2 processes (default 1)"
@@ -366,8 +451,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--redis-url", default=DEFAULT_REDIS_URL)
     parser.add_argument("--keep-database", action="store_true")
     args = parser.parse_args(argv)
-    if args.requests < 1 or args.concurrency < 1 or args.rounds < 1:
-        parser.error("need --requests, --concurrency and --rounds >= 1")
+    if min(args.requests, args.concurrency, args.rounds, args.merchants) < 1:
+        parser.error("need --requests, --concurrency, --rounds, --merchants >= 1")
     return args
 
 
@@ -400,13 +485,14 @@ def main(argv: list[str] | None = None) -> int:
         )
         upgrade_schema(env)
         merchant_id, tokens = seed(url, args.concurrency)
+        merchant_ids = [merchant_id, *seed_merchants(url, args.merchants - 1)]
         rooms = []
         if not args.skip_chat:
             (rooms,) = chat_bench.seed_rooms(
                 url, [chat_bench.rooms_for(args.chat_connections)]
             )
         log(f"seeded {len(tokens)} consumers and {len(rooms)} chat rooms")
-        bodies = Bodies(merchant_id)
+        bodies = SpreadBodies(merchant_ids)
         database = _postgres_database(url)
         for _ in range(args.rounds):
             for processes in (1, 2):
