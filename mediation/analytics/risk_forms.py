@@ -97,7 +97,7 @@ class CancelInterviewForm(FlaskForm):
 
 
 #: A regulator's two answers to a text flag.
-FLAG_DECISIONS = {"confirm": _l("Confirm"), "dismiss": _l("Dismiss")}
+FLAG_DECISIONS = {"confirm": _l("Confirm"), "dismiss": _l("Dismiss the flag")}
 
 
 class FlagDecisionForm(FlaskForm):
