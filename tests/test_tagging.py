@@ -362,3 +362,18 @@ def test_dismissing_needs_a_reason(app, people):
             tagging.dismiss_flag(flag, actor=actor, reason="x" * 1001, now=NOW)
         db.session.rollback()
     assert flags(app, case_id) == [("fake_reviews", "pending")]
+
+
+def test_a_broken_rule_file_never_stops_a_filing(app, people, tmp_path, auth, client):
+    broken = tmp_path / "broken.toml"
+    broken.write_text("[categories.bogus]\nzh = ['x']\n", encoding="utf-8")
+    app.config["TAGGING_RULES"] = str(broken)
+    case_id = file(app, people["consumer"], people["shop"], "水壶漏水，店铺刷单。")
+    assert flags(app, case_id) == []
+    amend(app, case_id, people["consumer"], description="水壶漏水，店铺一直刷单。")
+    assert flags(app, case_id) == []
+    auth.login(people["regulator"])
+    page = client.get("/supervision/tagging")
+    assert page.status_code == 200
+    assert b'data-testid="tagging-rules-error"' in page.data
+    assert b"unknown category" in page.data

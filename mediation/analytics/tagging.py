@@ -401,16 +401,32 @@ def text_digest(text: str) -> str:
 
 
 def on_case_filed(case: Case, *, now: datetime) -> None:
-    """Flag the complaint when its text points to another hot-spot category."""
-    flag_case(case, now=now, new=True)
+    """Flag the complaint when its text points to another hot-spot category.
+
+    A broken rule set (``TAGGING_RULES``) is logged, never a reason to refuse a
+    complaint: the case is filed unflagged.
+    """
+    try:
+        rules = active_rules()
+    except RuleSetError:
+        logger.exception("text tagging skipped", extra={"case_id": case.id})
+        return
+    flag_case(case, now=now, new=True, rules=rules)
 
 
 def on_case_amended(case: Case, *, now: datetime) -> None:
     """Check the amended complaint again (its text or category may have changed)."""
-    flag_case(case, now=now)
+    try:
+        rules = active_rules()
+    except RuleSetError:
+        logger.exception("text tagging skipped", extra={"case_id": case.id})
+        return
+    flag_case(case, now=now, rules=rules)
 
 
-def flag_case(case: Case, *, now: datetime, new: bool = False) -> list[TextFlag]:
+def flag_case(
+    case: Case, *, now: datetime, new: bool = False, rules: RuleSet | None = None
+) -> list[TextFlag]:
     """Raise, update or retire the case's flags for its current text and category.
 
     - a suggested category gets a pending flag, unless a regulator confirmed it
@@ -419,9 +435,10 @@ def flag_case(case: Case, *, now: datetime, new: bool = False) -> list[TextFlag]
       the consumer now chose that category) becomes ``obsolete``.
 
     :param new: the case was just filed (it has no flags yet: no query).
+    :param rules: the rule set (default: the app's).
     :return: the pending flags of the case after the check.
     """
-    rules = active_rules()
+    rules = rules or active_rules()
     text = case.description or ""
     found = suggestions(text, case.category, rules)
     flags: list[TextFlag] = (

@@ -33,7 +33,11 @@ def _demo_report(rules_sha256: str, rules_path: str) -> tagging_report.Report:
 
 
 def _rules_context() -> dict:
-    rules = tagging.active_rules()
+    try:
+        rules = tagging.active_rules()
+    except tagging.RuleSetError as exc:
+        # The queue stays usable; the page says what is wrong with the file.
+        return {"rules": None, "rules_error": str(exc), "demo_report": None}
     try:
         report = _demo_report(rules.sha256, rules.path)
     except ValueError:
