@@ -159,13 +159,16 @@ def _candidates(
 
 
 def active_alert(merchant_id: int, category: str) -> MassAlert | None:
-    """Return the open or grouped alert of a merchant and category, if any."""
+    """Return the open or grouped alert of a merchant and category, if any
+    (its values as stored now: another detector may have just changed them)."""
     return db.session.scalar(
-        db.select(MassAlert).where(
+        db.select(MassAlert)
+        .where(
             MassAlert.merchant_id == merchant_id,
             MassAlert.category == category,
             MassAlert.status.in_(ACTIVE_STATUSES),
         )
+        .execution_options(populate_existing=True)
     )
 
 
