@@ -18,7 +18,6 @@ regulator rejected (out of scope, duplicates) do not count.
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -323,11 +322,14 @@ def _upsert(model: Any, rows: list[dict[str, Any]], keys: list[str]) -> None:
 
 
 def _digest(row: dict[str, Any], categories: dict[str, int]) -> str:
-    """Return a fingerprint of a row's content (what a refresh compares)."""
-    content = {c: row[c] for c in SCORE_COLUMNS}
-    content["categories"] = categories
-    canonical = json.dumps(content, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+    """Return a fingerprint of a row's content (what a refresh compares).
+
+    The ``repr`` of the values in a fixed order (the factors in the model's
+    order, the categories sorted): deterministic, and much cheaper than
+    canonical JSON for 100,000 rows.
+    """
+    content = (tuple(repr(row[c]) for c in SCORE_COLUMNS), repr(categories))
+    return hashlib.sha256(repr(content).encode("utf-8")).hexdigest()
 
 
 def _write(
