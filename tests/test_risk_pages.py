@@ -374,3 +374,36 @@ def test_supervision_tabs_link_the_pages(app, world):
     assert b'data-testid="nav-interviews"' in staff_page.data
     with app.app_context():
         assert db.session.get(WarningInterview, world["interview"]).status == "planned"
+
+
+GARBAGE = (
+    {},
+    {"reason": "x" * 5000, "planned_for": "yesterday"},
+    {"step": "held", "held_on": "2026-02-30", "summary": "", "follow_up_on": "x"},
+    {"step": "cancel", "cancel_reason": ""},
+    {"decision": "dismiss", "reason": "y" * 2000},
+    {"decision": ["confirm", "dismiss"], "next": "javascript:alert(1)"},
+)
+
+
+def test_garbage_posted_to_every_form_is_never_a_server_error(app, world):
+    client = login(app, world["users"]["regulator"])
+    targets = [
+        f"/supervision/risk/merchants/{world['shop'].id}/interviews",
+        f"/supervision/interviews/{world['interview']}",
+        f"/supervision/tagging/{world['flags'][1]}",
+    ]
+    for path in targets:
+        for body in GARBAGE:
+            response = client.post(path, data=body)
+            assert 400 <= response.status_code < 500 or response.status_code == 303, (
+                path,
+                body,
+                response.status_code,
+            )
+    # The flag and the interview are still waiting for a decision.
+    with app.app_context():
+        assert db.session.get(TextFlag, world["flags"][1]).status in (
+            "pending",
+            "confirmed",
+        )
