@@ -666,6 +666,12 @@ MATRIX: list[Row] = [
     ),
     _html(
         "GET",
+        "/credit/merchants/<int:merchant_id>/events",
+        PUBLIC,
+        path="/credit/merchants/{shop}/events",
+    ),
+    _html(
+        "GET",
         "/login",
         cells(302, anon=200),
         note="signed-in users are sent on to the start page",

@@ -68,6 +68,7 @@ STANDING_COLUMNS = (
     "listed",
     "trusted",
     "next_change_at",
+    "explanation",
     "updated_at",
 )
 
@@ -244,8 +245,12 @@ def per_case(now: datetime) -> None:
 def state() -> tuple[list, list, list]:
     """The ledger, the standings and the feed (feed in cursor order, ids aside)."""
     events = sorted(
-        tuple(getattr(e, c) for c in EVENT_COLUMNS)
-        for e in db.session.scalars(db.select(CreditEvent))
+        (
+            tuple(getattr(e, c) for c in EVENT_COLUMNS)
+            for e in db.session.scalars(db.select(CreditEvent))
+        ),
+        # Events of no case (a mass-complaint alert) first, then by case.
+        key=lambda e: (e[0], e[1] is not None, e[1] or 0, e[2], e[4]),
     )
     standings = sorted(
         tuple(getattr(s, c) for c in STANDING_COLUMNS)

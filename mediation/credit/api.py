@@ -4,12 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
+from flask import request
+from flask_babel import gettext
 from marshmallow import Schema, fields
 
 from mediation import clock
 from mediation.api import bp
 from mediation.credit import ledger, queries
 from mediation.credit import model as credit_model
+from mediation.credit.models import CreditEvent
+from mediation.errors import BadRequest
+from mediation.extensions import db
 from mediation.merchants import services as merchant_services
 
 
@@ -82,9 +87,23 @@ class MerchantCreditSchema(Schema):
     satisfaction = fields.Nested(MerchantSatisfactionSchema)
     events = fields.List(
         fields.Nested(MerchantCreditEventSchema),
-        metadata={"description": "The newest 200 events, newest first."},
+        metadata={
+            "description": (
+                "The newest events (`events_limit`, default 200), newest first; "
+                "older ones with `events_before`."
+            )
+        },
     )
     event_count = fields.Integer(metadata={"description": "All events in the ledger."})
+    events_next = fields.Integer(
+        allow_none=True,
+        metadata={
+            "description": (
+                "When older events follow: the `events_before` of the next page "
+                "(the id of the last event given); null at the oldest."
+            )
+        },
+    )
     next_change_at = fields.DateTime(
         allow_none=True,
         metadata={"description": "When the standing changes by itself next."},
@@ -93,6 +112,11 @@ class MerchantCreditSchema(Schema):
 
 
 _CREDIT = MerchantCreditSchema()
+#: Events per answer by default, and the most one may ask for.
+EVENTS_LIMIT = 200
+MAX_EVENTS = 1000
+#: Ids beyond the database's integer range are no event.
+_INT_MAX = 2**31 - 1
 
 
 def _credit_json(credit: queries.MerchantCredit, *, now, model) -> dict[str, Any]:
@@ -130,6 +154,7 @@ def _credit_json(credit: queries.MerchantCredit, *, now, model) -> dict[str, Any
             for e in credit.events
         ],
         "event_count": credit.event_count,
+        "events_next": credit.next_before,
         "next_change_at": standing.next_change_at,
         "as_of": now,
     }
@@ -143,23 +168,68 @@ def merchant_credit(merchant_id: int):
       tags: [credit]
       summary: A merchant's credit standing
       description: >-
-        Anyone may read it. The standing is computed at the time of the request
-        from the merchant's ledger by the model of the methodology page
-        (`/credit/methodology`): score, grade A-D, the dishonesty list with its
-        reasons, the trusted online merchant mark, the factors with what each adds,
-        satisfaction, and the ledger events (with their weight now). Consumers'
-        personal data is never part of it.
+        Anyone may read it. The standing at the time of the request by the model
+        of the methodology page (`/credit/methodology`), as kept current with
+        the merchant's ledger: score, grade A-D, the dishonesty list with its
+        reasons, the trusted online merchant mark, the factors with what each
+        adds, satisfaction, and the ledger events with their weight now, newest
+        first, `events_limit` at a time (default 200): `events_next`, when not
+        null, is the `events_before` that gives the next older ones.
+        Consumers' personal data is never part of it.
       security: []
       parameters:
         - {in: path, name: merchant_id, required: true, schema: {type: integer}}
+        - in: query
+          name: events_limit
+          schema: {type: integer, minimum: 1, maximum: 1000, default: 200}
+        - in: query
+          name: events_before
+          description: >-
+            Only events older than this one (an event id of this merchant's
+            ledger, as given in `events_next`).
+          schema: {type: integer, minimum: 1}
       responses:
         200:
           description: the merchant's credit
           content: {application/json: {schema: MerchantCreditSchema}}
+        400: {$ref: "#/components/responses/Error"}
         404: {$ref: "#/components/responses/Error"}
     """
     merchant = merchant_services.get_merchant(merchant_id)
+    limit = _whole_number("events_limit", EVENTS_LIMIT, 1, MAX_EVENTS, "bad_limit")
+    before = None
+    if request.args.get("events_before") not in (None, ""):
+        cursor = _whole_number("events_before", 0, 1, _INT_MAX, "bad_cursor")
+        before = db.session.get(CreditEvent, cursor)
+        if before is None or before.merchant_id != merchant.id:
+            raise BadRequest(
+                gettext("events_before must be an event of this merchant's ledger."),
+                code="bad_cursor",
+            )
     now = clock.now_utc()
     model = ledger.credit_config()
-    credit = queries.merchant_credit(merchant, now=now, model=model)
+    credit = queries.merchant_credit(
+        merchant, now=now, model=model, events=limit, before=before
+    )
     return _CREDIT.dump(_credit_json(credit, now=now, model=model))
+
+
+def _whole_number(name: str, default: int, low: int, high: int, code: str) -> int:
+    """Return a query argument that must be a whole number from low to high.
+
+    :raise BadRequest: (``code``) for anything else.
+    """
+    raw = request.args.get(name)
+    if raw is None or raw == "":
+        return default
+    if not (raw.isascii() and raw.isdigit()) or not low <= int(raw) <= high:
+        raise BadRequest(
+            gettext(
+                "%(name)s must be a whole number from %(low)s to %(high)s.",
+                name=name,
+                low=low,
+                high=high,
+            ),
+            code=code,
+        )
+    return int(raw)

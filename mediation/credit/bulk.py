@@ -11,17 +11,30 @@ their ledger rows (three queries a chunk), the ledger is diffed against what
 PostgreSQL); the standings are computed while streaming the whole ledger in
 merchant order and written back only where they changed.
 
+Of a timeline, only the events ``derive`` can read are fetched
+(:func:`mediation.credit.ledger.derive_reads`, declared next to ``derive`` and
+tested to give the same facts): fewer than half of them, and never the filing's
+payload.
+
+On PostgreSQL, when the transaction has written nothing yet, a second
+connection reads the chunks in the transaction's own snapshot
+(``pg_export_snapshot``) one chunk ahead, in a thread, while this one derives
+and streams the new rows into one ``COPY``: the database's work (the reads, the
+inserts with their key checks and indexes) overlaps with Python's. Once the
+transaction has written, a second connection could not see its writes, so
+everything goes through the session's connection, one step after the other.
+
 The result is the one :func:`~mediation.credit.ledger.sync_case` per case and
 :func:`~mediation.credit.ledger.refresh_standing` per merchant would give (tested
 in ``tests/test_credit_bulk.py``): a row whose fact kept its time stays as it is
-(with its repair), a moved fact updates its row, a vanished one goes; every
-merchant with a ledger or a standing is refreshed; the feed gets one
+(with its repair), a moved fact updates its row, a vanished one goes; ledger
+rows of no case (a mass-complaint alert) are left alone; every merchant with a
+ledger or a standing is refreshed; the feed gets one
 :class:`~mediation.credit.models.CreditChange` per change, in merchant order,
 and every :data:`~mediation.credit.ledger.change_listeners` callable sees it.
 
-Everything runs in the session's transaction (on PostgreSQL partly through the
-driver's cursor of the same connection). Services flush, never commit: the
-caller commits.
+Everything is written in the session's transaction. Services flush, never
+commit: the caller commits.
 """
 
 from __future__ import annotations
@@ -32,11 +45,13 @@ import itertools
 import json
 import logging
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import bindparam, func
+from sqlalchemy import ColumnElement, and_, bindparam, func, or_
+from sqlalchemy.orm import make_transient_to_detached
 
 from mediation.cases import lifecycle as lc
 from mediation.cases.models import Case, CaseEvent
@@ -47,13 +62,17 @@ from mediation.extensions import db
 from mediation.merchants.models import Merchant
 
 logger = logging.getLogger(__name__)
+BACKSLASH = "\\"
 
 #: Cases per round trip (their timelines and ledger rows come with them).
 CHUNK = 5000
-#: Rows per INSERT (COPY) / DELETE / UPDATE batch.
+#: Rows per INSERT (SQLite) / DELETE / UPDATE batch.
 WRITE_BATCH = 5000
 #: Ledger rows fetched at a time while streaming it for the standings.
 STREAM_BATCH = 20000
+#: Read ahead on a second connection when the transaction allows it (off: one
+#: connection, one step after the other; the result is the same).
+READ_AHEAD = True
 
 #: What :func:`~mediation.credit.ledger.derive` reads of a case and of its events.
 #: Rows with these attribute names stand in for the ORM objects; a rule that
@@ -128,6 +147,15 @@ class _EntryRow(NamedTuple):
     id: int
 
 
+#: A chunk: its cases, their timelines (``{case_id: [event, ...]}``) and their
+#: ledger rows (``{case_id: {(merchant_id, kind): (id, occurred_at)}}``).
+Chunk = tuple[
+    Sequence[_CaseRow],
+    dict[int, list[Any]],
+    dict[int, dict[tuple[int, str], tuple[int, datetime]]],
+]
+
+
 def recompute(
     *, now: datetime, case_ids: Iterable[int] | None = None
 ) -> dict[str, int]:
@@ -141,10 +169,10 @@ def recompute(
     """
     db.session.flush()
     config = ledger.credit_config()
-    with _collector_paused():
-        synced = sync_ledger(now=now, case_ids=case_ids, config=config)
-        refreshed = refresh_standings(
-            now=now, also=synced.pop("touched"), config=config
+    with _collector_paused(), _Reader.open() as reader:
+        synced = _sync_ledger(now=now, case_ids=case_ids, config=config, reader=reader)
+        refreshed = _refresh_standings(
+            now=now, also=synced.pop("touched"), config=config, reader=reader
         )
     return {**synced, **refreshed}
 
@@ -175,6 +203,64 @@ def _driver() -> Any | None:
     return db.session.connection().connection.driver_connection
 
 
+class _Reader:
+    """Reads on a second PostgreSQL connection, in the session transaction's
+    snapshot, in a thread: :meth:`submit` runs a function of the psycopg
+    connection there and returns its future. Tasks run one at a time, in order.
+
+    Only when the transaction has written nothing yet: the second connection
+    sees what the transaction saw when it began, not what it wrote.
+    """
+
+    def __init__(self, connection: Any) -> None:
+        self._connection = connection  # SQLAlchemy's pooled DB-API connection
+        self._executor = ThreadPoolExecutor(1, thread_name_prefix="credit-reader")
+
+    @classmethod
+    @contextlib.contextmanager
+    def open(cls) -> Iterator[_Reader | None]:
+        """Yield a reader, or None where reading ahead cannot be done (SQLite,
+        a transaction that wrote already, :data:`READ_AHEAD` off)."""
+        driver = _driver()
+        if driver is None or not READ_AHEAD:
+            yield None
+            return
+        with driver.cursor() as cursor:
+            cursor.execute(
+                "SELECT pg_current_xact_id_if_assigned() IS NULL, pg_export_snapshot()"
+            )
+            clean, snapshot = cursor.fetchone()
+        if not clean:
+            yield None
+            return
+        from psycopg import IsolationLevel, sql
+
+        connection = db.engine.raw_connection()
+        other = connection.driver_connection
+        reader = None
+        try:
+            other.rollback()
+            other.isolation_level = IsolationLevel.REPEATABLE_READ
+            other.read_only = True
+            # The first statement of its transaction: the same snapshot as ours.
+            other.execute(
+                sql.SQL("SET TRANSACTION SNAPSHOT {}").format(sql.Literal(snapshot))
+            )
+            reader = cls(connection)
+            yield reader
+        finally:
+            if reader is not None:
+                reader._executor.shutdown(wait=True, cancel_futures=True)
+            with contextlib.suppress(Exception):
+                other.rollback()
+                other.isolation_level = None
+                other.read_only = None
+            connection.close()
+
+    def submit(self, work: Callable[[Any], Any]) -> Future:
+        return self._executor.submit(work, self._connection.driver_connection)
+
+
 # The ledger -----------------------------------------------------------------
 
 
@@ -189,45 +275,56 @@ def sync_ledger(
     :return: ``cases``, ``inserted``, ``updated``, ``deleted`` and ``touched``
         (the merchants whose ledger changed).
     """
-    with _collector_paused():
-        return _sync_ledger(now=now, case_ids=case_ids, config=config)
+    db.session.flush()
+    with _collector_paused(), _Reader.open() as reader:
+        return _sync_ledger(now=now, case_ids=case_ids, config=config, reader=reader)
 
 
 def _sync_ledger(
-    *, now: datetime, case_ids: Iterable[int] | None, config: dict[str, Any] | None
+    *,
+    now: datetime,
+    case_ids: Iterable[int] | None,
+    config: dict[str, Any] | None,
+    reader: _Reader | None = None,
 ) -> dict[str, Any]:
     config = config or ledger.credit_config()
     norms = {row.id: ledger.norm_of(row) for row in _merchant_kinds()}
+    blank = ledger.norm_of(None)
     points: dict[tuple[str, str], int] = {}
-    writer = _LedgerWriter(now)
     touched: set[int] = set()
     cases = 0
     derive = ledger.derive
-    for chunk, timelines, existing in _chunks(case_ids):
-        for case in chunk:
-            cases += 1
-            have = existing.get(case.id) or {}
-            wanted = {f.key: f for f in derive(case, timelines.get(case.id, ()))}
-            for key, (row_id, _) in have.items():
-                if key not in wanted:
-                    writer.delete(row_id)
-                    touched.add(key[0])
-            for key, fact in wanted.items():
-                row = have.get(key)
-                if row is not None and row[1] == fact.occurred_at:
+    with _LedgerWriter(now, _driver()) as writer:
+        insert, update, delete = writer.insert, writer.update, writer.delete
+        for chunk, timelines, existing in _chunks(case_ids, reader):
+            cases += len(chunk)
+            for case in chunk:
+                facts = derive(case, timelines.get(case.id, ()))
+                have = existing.get(case.id)
+                if have is None and not facts:
                     continue
-                norm = norms.get(fact.merchant_id) or ledger.norm_of(None)
-                value = points.get((fact.kind, norm))
-                if value is None:
-                    value = credit_model.points_for(fact.kind, norm, config)
-                    points[(fact.kind, norm)] = value
-                if row is None:
-                    writer.insert(case.id, fact, value)
-                else:
-                    writer.update(row[0], fact, value)
-                touched.add(fact.merchant_id)
-        writer.write()
-    writer.write(final=True)
+                have = have or {}
+                wanted = {(f.merchant_id, f.kind): f for f in facts}
+                for key, (row_id, _) in have.items():
+                    if key not in wanted:
+                        delete(row_id)
+                        touched.add(key[0])
+                for key, fact in wanted.items():
+                    row = have.get(key)
+                    if row is not None and row[1] == fact.occurred_at:
+                        continue
+                    norm = norms.get(fact.merchant_id) or blank
+                    value = points.get((fact.kind, norm))
+                    if value is None:
+                        value = credit_model.points_for(fact.kind, norm, config)
+                        points[(fact.kind, norm)] = value
+                    if row is None:
+                        insert(case.id, fact, value)
+                    else:
+                        update(row[0], fact, value)
+                    touched.add(fact.merchant_id)
+            if reader is None:
+                writer.flush()  # the next chunk is read on the same connection
     _expire(CreditEvent)
     return {
         "cases": cases,
@@ -242,34 +339,62 @@ def _merchant_kinds() -> Sequence[Any]:
     return db.session.execute(db.select(Merchant.id, Merchant.kind)).all()
 
 
-def _chunks(
-    case_ids: Iterable[int] | None,
-) -> Iterator[tuple[Sequence[Any], dict[int, list[Any]], dict[int, dict]]]:
+def _chunks(case_ids: Iterable[int] | None, reader: _Reader | None) -> Iterator[Chunk]:
     """Yield cases in id order, CHUNK at a time, with their timelines and their
-    ledger rows (``{case_id: {(merchant_id, kind): (id, occurred_at)}}``)."""
+    ledger rows; with a reader, the next chunk is read while this one is used."""
     if case_ids is not None:
         wanted = sorted(set(case_ids))
-        for start in range(0, len(wanted), CHUNK):
-            ids = wanted[start : start + CHUNK]
-            chunk = _cases(ids=ids)
-            if chunk:
-                yield chunk, _timelines(ids=ids), _ledger_rows(ids=ids)
+        batches = [
+            wanted[start : start + CHUNK] for start in range(0, len(wanted), CHUNK)
+        ]
+
+        def read(driver: Any, n: int) -> Chunk | None:
+            if n >= len(batches):
+                return None
+            ids = batches[n]
+            return (
+                _cases(driver, ids=ids),
+                _timelines(driver, ids=ids),
+                _ledger_rows(driver, ids=ids),
+            )
+
+    else:
+
+        def read(driver: Any, after: int) -> Chunk | None:
+            chunk = _cases(driver, after=after)
+            if not chunk:
+                return None
+            low, high = chunk[0].id, chunk[-1].id
+            return (
+                chunk,
+                _timelines(driver, low=low, high=high),
+                _ledger_rows(driver, low=low, high=high),
+            )
+
+    def following(position: int, chunk: Chunk) -> int:
+        # The next position: the next batch of ids, or the cases after this chunk.
+        return position + 1 if case_ids is not None else chunk[0][-1].id
+
+    position = 0
+    if reader is None:
+        driver = _driver()
+        while (chunk := read(driver, position)) is not None:
+            if chunk[0]:
+                yield chunk
+            position = following(position, chunk)
         return
-    after = 0
-    while True:
-        chunk = _cases(after=after)
-        if not chunk:
-            return
-        low, high = chunk[0].id, chunk[-1].id
-        yield chunk, _timelines(low=low, high=high), _ledger_rows(low=low, high=high)
-        after = high
+    ahead = reader.submit(lambda driver, at=position: read(driver, at))
+    while (chunk := ahead.result()) is not None:
+        position = following(position, chunk)
+        ahead = reader.submit(lambda driver, at=position: read(driver, at))
+        if chunk[0]:
+            yield chunk
 
 
 def _cases(
-    *, ids: Sequence[int] | None = None, after: int | None = None
+    driver: Any | None, *, ids: Sequence[int] | None = None, after: int | None = None
 ) -> list[_CaseRow]:
     """Return the chunk's cases: ``ids``, or the next CHUNK ids after ``after``."""
-    driver = _driver()
     if driver is not None:  # plain columns: the driver's values are the ORM's
         where = "id = ANY(%s)" if ids is not None else "id > %s"
         with driver.cursor() as cursor:
@@ -288,14 +413,43 @@ def _cases(
     return [_CaseRow(*row) for row in db.session.execute(query)]
 
 
+def derive_reads() -> ColumnElement[bool]:
+    """Return the SQL condition of the events :func:`~mediation.credit.ledger.derive`
+    can read (:func:`mediation.credit.ledger.derive_reads`): the rest of a
+    timeline stays in the database."""
+    return or_(
+        CaseEvent.action.in_(sorted(ledger.DERIVE_ACTIONS)),
+        and_(
+            CaseEvent.to_status.in_(sorted(ledger.DERIVE_ENTERING)),
+            or_(
+                CaseEvent.from_status.is_(None),
+                CaseEvent.from_status != CaseEvent.to_status,
+            ),
+        ),
+    )
+
+
+def _postgresql_sql(clause: ColumnElement[Any]) -> str:
+    """A condition as PostgreSQL text with its constants inlined (the ledger's
+    own names, never input)."""
+    from sqlalchemy.dialects import postgresql
+
+    return str(
+        clause.compile(
+            dialect=postgresql.dialect(), compile_kwargs={"literal_binds": True}
+        )
+    )
+
+
 def _timelines(
+    driver: Any | None,
     *,
     ids: Sequence[int] | None = None,
     low: int | None = None,
     high: int | None = None,
 ) -> dict[int, list[Any]]:
-    """Return the events of a chunk's cases, oldest first, by case id."""
-    driver = _driver()
+    """Return the events ``derive`` can read of a chunk's cases, oldest first,
+    by case id."""
     if driver is not None:
         return _timelines_postgresql(driver, ids=ids, low=low, high=high)
     where = (
@@ -305,7 +459,7 @@ def _timelines(
     )
     query = (
         db.select(CaseEvent.case_id, *(getattr(CaseEvent, c) for c in EVENT_COLUMNS))
-        .where(where)
+        .where(where, derive_reads())
         .order_by(CaseEvent.case_id, CaseEvent.seq)
     )
     out: dict[int, list[Any]] = defaultdict(list)
@@ -333,7 +487,8 @@ def _timelines_postgresql(
     with driver.cursor() as cursor:
         cursor.execute(
             f"SELECT case_id, {columns} FROM {CaseEvent.__tablename__} "
-            f"WHERE {where} ORDER BY case_id, seq",
+            f"WHERE {where} AND ({_postgresql_sql(derive_reads())}) "
+            "ORDER BY case_id, seq",
             (list(ids),) if ids is not None else (low, high),
         )
         rows = cursor.fetchall()
@@ -350,15 +505,15 @@ def _timelines_postgresql(
 
 
 def _ledger_rows(
+    driver: Any | None,
     *,
     ids: Sequence[int] | None = None,
     low: int | None = None,
     high: int | None = None,
 ) -> dict[int, dict[tuple[int, str], tuple[int, datetime]]]:
     """Return the chunk's ledger rows: ``{case_id: {(merchant_id, kind): (id,
-    occurred_at)}}``."""
+    occurred_at)}}`` (rows of no case are not read, so never touched)."""
     out: dict[int, dict[tuple[int, str], tuple[int, datetime]]] = defaultdict(dict)
-    driver = _driver()
     if driver is not None:
         where = "case_id = ANY(%s)" if ids is not None else "case_id BETWEEN %s AND %s"
         with driver.cursor() as cursor:
@@ -367,8 +522,9 @@ def _ledger_rows(
                 f"FROM {CreditEvent.__tablename__} WHERE {where}",
                 (list(ids),) if ids is not None else (low, high),
             )
-            for row_id, merchant_id, case_id, kind, at in cursor:
-                out[case_id][(merchant_id, kind)] = (row_id, at.replace(tzinfo=UTC))
+            rows = cursor.fetchall()
+        for row_id, merchant_id, case_id, kind, at in rows:
+            out[case_id][(merchant_id, kind)] = (row_id, at.replace(tzinfo=UTC))
         return out
     query = db.select(
         CreditEvent.id,
@@ -387,28 +543,84 @@ def _ledger_rows(
 
 
 class _LedgerWriter:
-    """Collects the ledger's INSERTs, UPDATEs and DELETEs; writes them in batches."""
+    """Writes the ledger's INSERTs, UPDATEs and DELETEs in batches.
 
-    def __init__(self, now: datetime) -> None:
+    On PostgreSQL new rows stream into one ``COPY`` that stays open until
+    :meth:`flush` (the database inserts while Python derives); elsewhere they
+    go in executemany batches. Updates and deletes wait for a flush (they
+    touch rows that exist, new rows never conflict with them).
+    """
+
+    def __init__(self, now: datetime, driver: Any | None) -> None:
         self.now = now
-        self.inserts: list[tuple[Any, ...]] = []
+        self.driver = driver
+        self.inserts: list[dict[str, Any]] = []
         self.updates: list[dict[str, Any]] = []
         self.deletes: list[int] = []
         self.inserted = self.updated = self.deleted = 0
+        #: New rows as lines of COPY's text format (PostgreSQL).
+        self.lines: list[str] = []
+        self._copy: Any = None
+        self._open = contextlib.ExitStack()
+        self._created = _naive(now).isoformat()
+
+    def __enter__(self) -> _LedgerWriter:
+        return self
+
+    def __exit__(self, kind: Any, error: Any, trace: Any) -> None:
+        if error is None:
+            self.flush()
+        else:  # abandon the COPY: the transaction is lost anyway
+            self._open.__exit__(kind, error, trace)
 
     def insert(self, case_id: int, fact: ledger.Fact, points: int) -> None:
-        self.inserts.append(
-            (
-                fact.merchant_id,
-                case_id,
-                fact.kind,
-                points,
-                fact.occurred_at,
-                fact.data,
-                fact.lists,
-                self.now,
+        self.inserted += 1
+        if self.driver is None:
+            self.inserts.append(
+                dict(
+                    zip(
+                        INSERT_COLUMNS,
+                        (
+                            fact.merchant_id,
+                            case_id,
+                            fact.kind,
+                            points,
+                            fact.occurred_at,
+                            fact.data,
+                            fact.lists,
+                            self.now,
+                        ),
+                        strict=True,
+                    )
+                )
             )
+            if len(self.inserts) >= WRITE_BATCH:
+                self.flush()
+            return
+        # A line of COPY's text format, the values as the column types store
+        # them (naive UTC, JSON text). JSON text has no tab, newline or carriage
+        # return (``json.dumps`` escapes them), but backslashes: COPY's escape.
+        self.lines.append(
+            f"{fact.merchant_id}\t{case_id}\t{fact.kind}\t{points}\t"
+            f"{_naive(fact.occurred_at).isoformat()}\t"
+            f"{json.dumps(fact.data).replace(BACKSLASH, BACKSLASH * 2)}\t"
+            f"{'t' if fact.lists else 'f'}\t{self._created}\n"
         )
+        if len(self.lines) >= WRITE_BATCH:
+            self._send()
+
+    def _send(self) -> None:
+        """Send the gathered lines into the COPY (opened when needed)."""
+        if self._copy is None:
+            self._open = contextlib.ExitStack()
+            cursor = self._open.enter_context(self.driver.cursor())
+            sql = (
+                f"COPY {CreditEvent.__tablename__} ({', '.join(INSERT_COLUMNS)}) "
+                "FROM STDIN"
+            )
+            self._copy = self._open.enter_context(cursor.copy(sql))
+        self._copy.write("".join(self.lines))
+        self.lines = []
 
     def update(self, row_id: int, fact: ledger.Fact, points: int) -> None:
         # As sync_case: the repair (repaired_at, repair_id) stays.
@@ -421,20 +633,28 @@ class _LedgerWriter:
                 "new_lists": fact.lists,
             }
         )
+        if len(self.updates) >= WRITE_BATCH:
+            self.flush()
 
     def delete(self, row_id: int) -> None:
         self.deletes.append(row_id)
+        if len(self.deletes) >= WRITE_BATCH:
+            self.flush()
 
-    def write(self, *, final: bool = False) -> None:
-        """Write what has gathered (everything when ``final``)."""
+    def flush(self) -> None:
+        """End the COPY and write everything gathered."""
+        if self.lines:
+            self._send()
+        if self._copy is not None:
+            self._copy = None
+            self._open.close()
         table = CreditEvent.__table__
-        if self.deletes and (final or len(self.deletes) >= WRITE_BATCH):
-            for start in range(0, len(self.deletes), WRITE_BATCH):
-                ids = self.deletes[start : start + WRITE_BATCH]
-                db.session.execute(table.delete().where(table.c.id.in_(ids)))
-            self.deleted += len(self.deletes)
-            self.deletes = []
-        if self.updates and (final or len(self.updates) >= WRITE_BATCH):
+        for start in range(0, len(self.deletes), WRITE_BATCH):
+            ids = self.deletes[start : start + WRITE_BATCH]
+            db.session.execute(table.delete().where(table.c.id.in_(ids)))
+        self.deleted += len(self.deletes)
+        self.deletes = []
+        if self.updates:
             db.session.execute(
                 table.update()
                 .where(table.c.id == bindparam("row_id"))
@@ -448,42 +668,14 @@ class _LedgerWriter:
             )
             self.updated += len(self.updates)
             self.updates = []
-        if self.inserts and (final or len(self.inserts) >= WRITE_BATCH):
-            _insert_events(self.inserts)
-            self.inserted += len(self.inserts)
+        if self.inserts:
+            db.session.execute(table.insert(), self.inserts)
             self.inserts = []
 
 
-def _insert_events(rows: list[tuple[Any, ...]]) -> None:
-    """INSERT ledger rows (:data:`INSERT_COLUMNS` tuples).
-
-    On PostgreSQL with ``COPY FROM STDIN`` on the session's connection, the
-    values as the column types store them (naive UTC, JSON text); elsewhere one
-    executemany through the column types.
-    """
-    driver = _driver()
-    if driver is None:
-        db.session.execute(
-            CreditEvent.__table__.insert(),
-            [dict(zip(INSERT_COLUMNS, row, strict=True)) for row in rows],
-        )
-        return
-    dumps = json.dumps
-    sql = f"COPY {CreditEvent.__tablename__} ({', '.join(INSERT_COLUMNS)}) FROM STDIN"
-    with driver.cursor() as cursor, cursor.copy(sql) as copy:
-        for merchant_id, case_id, kind, points, at, data, lists, created in rows:
-            copy.write_row(
-                (
-                    merchant_id,
-                    case_id,
-                    kind,
-                    points,
-                    at.astimezone(UTC).replace(tzinfo=None),
-                    dumps(data),
-                    lists,
-                    created.astimezone(UTC).replace(tzinfo=None),
-                )
-            )
+def _naive(moment: datetime) -> datetime:
+    """Return an aware moment as the database stores it (naive UTC)."""
+    return moment.astimezone(UTC).replace(tzinfo=None)
 
 
 def _expire(model: type) -> None:
@@ -499,7 +691,7 @@ def _expire(model: type) -> None:
 
 def _side() -> Any:
     """The merchant a case counts for: its own, or an unregistered shop's platform
-    (the grouping form of ``ledger._side_cases``)."""
+    (the grouping form of ``ledger.side_cases``)."""
     return func.coalesce(Case.merchant_id, Case.platform_id)
 
 
@@ -515,43 +707,108 @@ def refresh_standings(
     :return: ``merchants`` refreshed, ``standings_written`` (new or changed rows)
         and ``changes`` (feed rows appended).
     """
-    with _collector_paused():
-        return _refresh_standings(now=now, also=also, config=config)
+    db.session.flush()
+    with _collector_paused(), _Reader.open() as reader:
+        return _refresh_standings(now=now, also=also, config=config, reader=reader)
+
+
+class _Inputs(NamedTuple):
+    """What the standings need besides the ledger."""
+
+    #: ``{merchant_id: row}`` of the stored standings.
+    stored: dict[int, Any]
+    ratings: dict[int, list[tuple[datetime, int]]]
+    resolved: dict[int, int]
+
+
+def _standing_inputs(driver: Any | None) -> _Inputs:
+    """Read the stored standings, the ratings and the resolved cases by merchant."""
+    columns = (
+        CreditStanding.merchant_id,
+        CreditStanding.score_tenths,
+        CreditStanding.grade,
+        CreditStanding.listed,
+        CreditStanding.trusted,
+        CreditStanding.next_change_at,
+        CreditStanding.explanation,
+    )
+    ratings: dict[int, list[tuple[datetime, int]]] = defaultdict(list)
+    if driver is None:
+        session = db.session
+        stored = {row.merchant_id: row for row in session.execute(db.select(*columns))}
+        for side, closed_at, score in session.execute(
+            db.select(_side(), Case.closed_at, Case.satisfaction).where(
+                Case.satisfaction.is_not(None), Case.closed_at.is_not(None)
+            )
+        ):
+            ratings[side].append((closed_at, score))
+        resolved = dict(
+            session.execute(
+                db.select(_side(), func.count(Case.id))
+                .where(Case.status == lc.RESOLVED)
+                .group_by(_side())
+            ).all()
+        )
+        return _Inputs(stored, ratings, resolved)
+    # Through the driver, as the ORM would give them: aware UTC times, JSON
+    # decoded (psycopg decodes ``json`` columns with ``json.loads``).
+    with driver.cursor() as cursor:
+        cursor.execute(
+            "SELECT merchant_id, score_tenths, grade, listed, trusted, "
+            f"next_change_at, explanation FROM {CreditStanding.__tablename__}"
+        )
+        stored = {
+            row[0]: _StoredStanding(
+                *row[:5], row[5] and row[5].replace(tzinfo=UTC), row[6]
+            )
+            for row in cursor.fetchall()
+        }
+        cursor.execute(
+            "SELECT coalesce(merchant_id, platform_id), closed_at, satisfaction "
+            f"FROM {Case.__tablename__} "
+            "WHERE satisfaction IS NOT NULL AND closed_at IS NOT NULL"
+        )
+        for side, closed_at, score in cursor.fetchall():
+            ratings[side].append((closed_at.replace(tzinfo=UTC), score))
+        cursor.execute(
+            "SELECT coalesce(merchant_id, platform_id), count(*) "
+            f"FROM {Case.__tablename__} WHERE status = %s GROUP BY 1",
+            (lc.RESOLVED,),
+        )
+        resolved = dict(cursor.fetchall())
+    return _Inputs(stored, ratings, resolved)
+
+
+class _StoredStanding(NamedTuple):
+    merchant_id: int
+    score_tenths: int
+    grade: str
+    listed: bool
+    trusted: bool
+    next_change_at: datetime | None
+    explanation: dict[str, Any] | None
 
 
 def _refresh_standings(
-    *, now: datetime, also: Iterable[int], config: dict[str, Any] | None
+    *,
+    now: datetime,
+    also: Iterable[int],
+    config: dict[str, Any] | None,
+    reader: _Reader | None = None,
 ) -> dict[str, int]:
     config = config or ledger.credit_config()
     session = db.session
     session.flush()
-    stored = {
-        row.merchant_id: row
-        for row in session.execute(
-            db.select(
-                CreditStanding.merchant_id,
-                CreditStanding.score_tenths,
-                CreditStanding.grade,
-                CreditStanding.listed,
-                CreditStanding.trusted,
-                CreditStanding.next_change_at,
-            )
-        )
-    }
-    ratings: dict[int, list[tuple[datetime, int]]] = defaultdict(list)
-    for side, closed_at, score in session.execute(
-        db.select(_side(), Case.closed_at, Case.satisfaction).where(
-            Case.satisfaction.is_not(None), Case.closed_at.is_not(None)
-        )
-    ):
-        ratings[side].append((closed_at, score))
-    resolved = dict(
-        session.execute(
-            db.select(_side(), func.count(Case.id))
-            .where(Case.status == lc.RESOLVED)
-            .group_by(_side())
-        ).all()
-    )
+    if reader is not None:
+        # Read on the other connection while this one starts the ledger's stream.
+        reading = reader.submit(_standing_inputs)
+        ledgers = _stream_ledger()
+        first = next(ledgers, None)
+        ledgers = itertools.chain([first] if first else [], ledgers)
+        stored, ratings, resolved = reading.result()
+    else:
+        stored, ratings, resolved = _standing_inputs(_driver())
+        ledgers = _stream_ledger()
     standing = credit_model.standing
 
     def compute(merchant_id: int, entries: list[Any]) -> credit_model.Standing:
@@ -564,7 +821,7 @@ def _refresh_standings(
         )
 
     results: dict[int, credit_model.Standing] = {}
-    for merchant_id, entries in _stream_ledger():
+    for merchant_id, entries in ledgers:
         results[merchant_id] = compute(merchant_id, entries)
     for merchant_id in set(stored) | set(also):
         if merchant_id not in results:
@@ -572,29 +829,49 @@ def _refresh_standings(
 
     writes: list[dict[str, Any]] = []
     changes: list[CreditChange] = []
-    compared = ("score_tenths", "grade", "listed", "trusted", "next_change_at")
+    digest = ledger.model_digest(config)
+    explanation_of = ledger.explanation_of
+    snapshot, changed = ledger._snapshot, ledger._changes
     for merchant_id in sorted(results):
         result = results[merchant_id]
         row = stored.get(merchant_id)
-        values = {
-            "merchant_id": merchant_id,
-            "score_tenths": result.score_tenths,
-            "grade": result.grade,
-            "listed": result.listed,
-            "trusted": result.trusted,
-            "next_change_at": result.next_change_at,
-            "updated_at": now,
-        }
-        if row is None or any(getattr(row, c) != values[c] for c in compared):
-            writes.append(values)
-        before = ledger._snapshot(row)
+        explanation = explanation_of(result, digest)
+        if (
+            row is None
+            or row.score_tenths != result.score_tenths
+            or row.grade != result.grade
+            or row.listed != result.listed
+            or row.trusted != result.trusted
+            or row.next_change_at != result.next_change_at
+            or row.explanation != explanation
+        ):
+            writes.append(
+                {
+                    "merchant_id": merchant_id,
+                    "score_tenths": result.score_tenths,
+                    "grade": result.grade,
+                    "listed": result.listed,
+                    "trusted": result.trusted,
+                    "next_change_at": result.next_change_at,
+                    "explanation": explanation,
+                    "updated_at": now,
+                }
+            )
+        if (
+            row is not None
+            and row.grade == result.grade
+            and row.listed == result.listed
+            and row.trusted == result.trusted
+        ):
+            continue  # nothing for the feed
+        before = snapshot(row)
         after = {
             "score": result.score_tenths / 10,
             "grade": result.grade,
             "listed": result.listed,
             "trusted": result.trusted,
         }
-        for kind in ledger._changes(before, after):
+        for kind in changed(before, after):
             changes.append(
                 CreditChange(
                     merchant_id=merchant_id, kind=kind, old=before, new=after, at=now
@@ -613,12 +890,31 @@ def _refresh_standings(
 
 
 def _append_changes(changes: list[CreditChange]) -> None:
-    """Append the feed rows (through the ORM: it registers the feed writer, and
-    the listeners get persistent rows), then tell every listener, in order."""
+    """Append the feed rows, then tell every listener, in order.
+
+    One multi-row INSERT (the feed writer registered first, as
+    :mod:`mediation.credit.feed` asks of Core INSERTs) returning the ids; the
+    rows then join the session as persistent objects, as if loaded, so the
+    listeners get what a flush would have given them (an ORM flush of tens of
+    thousands of rows costs several times more).
+    """
     if not changes:
         return
-    db.session.add_all(changes)
-    db.session.flush()
+    from mediation.credit import feed
+
+    session = db.session
+    feed.register_writer(session)
+    columns = ("merchant_id", "kind", "old", "new", "at")
+    ids = session.scalars(
+        CreditChange.__table__.insert().returning(
+            CreditChange.__table__.c.id, sort_by_parameter_order=True
+        ),
+        [{name: getattr(change, name) for name in columns} for change in changes],
+    ).all()
+    for change, change_id in zip(changes, ids, strict=True):
+        change.id = change_id
+        make_transient_to_detached(change)
+        session.add(change)
     for change in changes:
         for listener in ledger.change_listeners:
             listener(change)
@@ -641,14 +937,19 @@ def _stream_ledger() -> Iterator[tuple[int, list[_EntryRow]]]:
         for merchant_id, group in itertools.groupby(rows, key=lambda r: r[0]):
             yield merchant_id, [_EntryRow(*row[1:]) for row in group]
         return
-    # A server-side cursor in the same transaction; times made aware as the
-    # ORM makes them.
+    # A server-side cursor in the same transaction, fetched a batch at a time
+    # (iterating it row by row costs a Python call per row); times made aware
+    # as the ORM makes them.
     compiled = query.compile(dialect=db.session.get_bind().dialect)
+    new = tuple.__new__
     with driver.cursor(name="credit_ledger_stream") as cursor:
-        cursor.itersize = STREAM_BATCH
         cursor.execute(str(compiled), compiled.params)
-        new = tuple.__new__
-        for merchant_id, group in itertools.groupby(cursor, key=lambda r: r[0]):
+
+        def rows() -> Iterator[tuple[Any, ...]]:
+            while batch := cursor.fetchmany(STREAM_BATCH):
+                yield from batch
+
+        for merchant_id, group in itertools.groupby(rows(), key=lambda r: r[0]):
             yield (
                 merchant_id,
                 [
@@ -681,6 +982,7 @@ def _upsert_standings(rows: list[dict[str, Any]]) -> None:
                     "listed",
                     "trusted",
                     "next_change_at",
+                    "explanation",
                     "updated_at",
                 )
             },

@@ -71,7 +71,14 @@ class Outlook:
 
 def lists_merchant(entry: Entry, model: dict[str, Any]) -> bool:
     """Say whether an event puts its merchant on the dishonesty list."""
-    return entry.lists or entry.kind in model["listing"]["kinds"]
+    return credit_model.lists(entry, model)
+
+
+def listing_kinds(reasons: Iterable[str]) -> set[str]:
+    """Return the kinds of event :func:`listing_lifts` reads for these reasons:
+    given the unrepaired events of these kinds only, it gives what it gives
+    from the whole ledger (tested)."""
+    return {"no_response" if r == "no_response_count" else r for r in reasons}
 
 
 def listing_lifts(
@@ -79,7 +86,8 @@ def listing_lifts(
 ) -> list[ListingLift]:
     """Return, for each listing reason, the events behind it and when it lapses.
 
-    :param entries: the merchant's ledger, oldest first.
+    :param entries: the merchant's ledger, oldest first (the unrepaired events
+        of :func:`listing_kinds` are enough).
     :param reasons: ``Standing.listing_reasons`` at ``now``.
     """
     rule = model["listing"]
@@ -143,7 +151,8 @@ def outlook(
 ) -> Outlook:
     """Explain what would raise the grade of the merchant whose ledger is ``entries``.
 
-    :param entries: the merchant's ledger (repaired events included).
+    :param entries: the merchant's ledger; those that can still count
+        (:func:`mediation.credit.model.can_count`) are enough (tested).
     :param ratings: ``(closed_at, score)`` of its rated cases.
     :param resolved_cases: its cases closed as resolved (the trusted mark).
     :return: the negative events still counting, the reasons of a listing with

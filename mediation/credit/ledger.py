@@ -9,6 +9,8 @@ Services flush, never commit.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -84,6 +86,45 @@ def _why(case: Case, event: CaseEvent, **extra: Any) -> dict[str, Any]:
     }
 
 
+#: The timeline events :func:`derive` can ever read: those with one of these
+#: actions, and those entering one of these statuses (``from_status`` another
+#: one). Every other event passes every test of :func:`derive` untouched, so
+#: the facts of a timeline filtered to these events (in order) are the facts of
+#: the whole timeline (tested on generated lifecycles in
+#: ``tests/test_credit_derive.py``). ``recompute-credit`` reads only these.
+#: Keep them in step with the rules below.
+DERIVE_ACTIONS = frozenset(
+    {
+        "expire",
+        "offer",
+        "reject",
+        "end_mediation",
+        "accept_proposal",
+        "decline_proposal",
+        "issue_award",
+        "correct_award",
+    }
+)
+DERIVE_ENTERING = frozenset({lc.CLOSED_NONCOMPLIANT, lc.RESOLVED})
+
+
+def derive_reads(action: str, from_status: str | None, to_status: str) -> bool:
+    """Say whether :func:`derive` can read a timeline event (see
+    :data:`DERIVE_ACTIONS`)."""
+    return action in DERIVE_ACTIONS or (
+        to_status in DERIVE_ENTERING and from_status != to_status
+    )
+
+
+_ANSWER_STAGES = ("awaiting_merchant", "awaiting_platform")
+_ANSWERS = ("offer", "reject")
+_AWARDS = ("issue_award", "correct_award")
+_MEDIATION_ENDS = ("end_mediation", "expire")
+_PROPOSAL_ANSWERS = ("decline_proposal", "accept_proposal")
+_IN_MEDIATION, _RESOLVED = lc.IN_MEDIATION, lc.RESOLVED
+_CLOSED_NONCOMPLIANT = lc.CLOSED_NONCOMPLIANT
+
+
 def derive(case: Case, events: list[CaseEvent]) -> list[Fact]:
     """Return the credit facts of ``case`` from its timeline (oldest first).
 
@@ -99,46 +140,47 @@ def derive(case: Case, events: list[CaseEvent]) -> list[Fact]:
     - ``not_fulfilled``: the case closed as not complied with (also lists).
     """
     facts: list[Fact] = []
-    side = case.merchant_id or case.platform_id
+    merchant_id, platform_id = case.merchant_id, case.platform_id
+    side = merchant_id or platform_id
+    awards = []
     for n, event in enumerate(events):
-        data = event.data or {}
-        later = events[n + 1 :]
-        if event.action == "expire" and data.get("stage") in (
-            "awaiting_merchant",
-            "awaiting_platform",
-        ):
-            stage = data["stage"]
-            if stage == "awaiting_merchant" and case.merchant_id is not None:
-                who, role = case.merchant_id, "merchant"
-                kinds = ("late_response", "no_response")
-            elif case.platform_id is not None:
-                who, role = case.platform_id, "platform"
-                kinds = (
-                    ("escalation_late", "escalation_unanswered")
-                    if case.merchant_id is not None
-                    else ("late_response", "no_response")
+        action = event.action
+        if action in _AWARDS:
+            awards.append(event)
+        if action == "expire":
+            data = event.data or {}
+            stage = data.get("stage")
+            if stage in _ANSWER_STAGES:
+                if stage == "awaiting_merchant" and merchant_id is not None:
+                    who, role = merchant_id, "merchant"
+                    kinds = ("late_response", "no_response")
+                elif platform_id is not None:
+                    who, role = platform_id, "platform"
+                    kinds = (
+                        ("escalation_late", "escalation_unanswered")
+                        if merchant_id is not None
+                        else ("late_response", "no_response")
+                    )
+                else:
+                    continue
+                answered = any(
+                    e.action in _ANSWERS and e.actor_role == role
+                    for e in events[n + 1 :]
                 )
-            else:
+                facts.append(
+                    Fact(
+                        who,
+                        kinds[0] if answered else kinds[1],
+                        event.at,
+                        _why(case, event, stage=stage),
+                    )
+                )
                 continue
-            answered = any(
-                e.action in ("offer", "reject") and e.actor_role == role for e in later
-            )
-            facts.append(
-                Fact(
-                    who,
-                    kinds[0] if answered else kinds[1],
-                    event.at,
-                    _why(case, event, stage=stage),
-                )
-            )
-        elif event.action in ("end_mediation", "expire") and (
-            event.from_status == lc.IN_MEDIATION and event.to_status != lc.IN_MEDIATION
+        to_status, from_status = event.to_status, event.from_status
+        if action in _MEDIATION_ENDS and (
+            from_status == _IN_MEDIATION and to_status != _IN_MEDIATION
         ):
-            declines = [
-                e
-                for e in events[:n]
-                if e.action in ("decline_proposal", "accept_proposal")
-            ]
+            declines = [e for e in events[:n] if e.action in _PROPOSAL_ANSWERS]
             if (
                 side is not None
                 and declines
@@ -148,11 +190,9 @@ def derive(case: Case, events: list[CaseEvent]) -> list[Fact]:
                 facts.append(
                     Fact(side, "mediation_failed", event.at, _why(case, event))
                 )
-        elif event.to_status == lc.CLOSED_NONCOMPLIANT and event.from_status != (
-            lc.CLOSED_NONCOMPLIANT
-        ):
+        elif to_status == _CLOSED_NONCOMPLIANT and from_status != to_status:
             if side is not None:
-                fact = data.get("noncompliance") or {}
+                fact = (event.data or {}).get("noncompliance") or {}
                 facts.append(
                     Fact(
                         side,
@@ -163,16 +203,16 @@ def derive(case: Case, events: list[CaseEvent]) -> list[Fact]:
                     )
                 )
         elif (
-            event.to_status == lc.RESOLVED
-            and event.from_status != lc.RESOLVED
+            to_status == _RESOLVED
+            and from_status != to_status
             and case.outcome == "settled_directly"
         ):
             offers = [e for e in events[:n] if e.action == "offer"]
             role = offers[-1].actor_role if offers else "merchant"
-            if role == "platform" and case.merchant_id is not None and case.platform_id:
+            if role == "platform" and merchant_id is not None and platform_id:
                 facts.append(
                     Fact(
-                        case.platform_id,
+                        platform_id,
                         "escalation_resolved",
                         event.at,
                         _why(case, event),
@@ -182,7 +222,6 @@ def derive(case: Case, events: list[CaseEvent]) -> list[Fact]:
                 facts.append(
                     Fact(side, "resolved_directly", event.at, _why(case, event))
                 )
-    awards = [e for e in events if e.action in ("issue_award", "correct_award")]
     if side is not None and awards:
         last = awards[-1]
         decision = (last.data or {}).get("decision")
@@ -275,12 +314,19 @@ def on_case_event(
     batch, so the ledger follows then, once per case.
     """
     side = case.merchant_id or case.platform_id
-    if action in CREDIT_ACTIONS or (
-        lc.is_closed(case.status) and from_status != case.status
-    ):
+    closing = lc.is_closed(case.status) and from_status != case.status
+    if action in CREDIT_ACTIONS or closing:
+
+        def changed() -> set[int]:
+            merchants = sync_case(case, now=now)
+            if closing and side is not None:
+                # Its resolved cases (the trusted mark) may have changed without
+                # any ledger event (a settlement in mediation performed).
+                merchants.add(side)
+            return merchants
 
         def work() -> None:
-            for merchant_id in sync_case(case, now=now):
+            for merchant_id in sorted(changed()):
                 refresh_standing(merchant_id, now=now)
 
     elif action == "rate" and side is not None:
@@ -301,9 +347,7 @@ def on_case_event(
     if side is not None and action == "rate":
         touched.add(side)
     else:
-        bulk.after_write[("credit", case.id)] = lambda: touched.update(
-            sync_case(case, now=now)
-        )
+        bulk.after_write[("credit", case.id)] = lambda: touched.update(changed())
 
     def refresh_touched() -> None:
         for merchant_id in sorted(touched):
@@ -379,6 +423,74 @@ def compute(merchant_id: int, *, now: datetime) -> credit_model.Standing:
     )
 
 
+def model_digest(model: dict[str, Any]) -> str:
+    """Return a short fingerprint of a credit model (stored with each standing's
+    explanation: a standing computed under another model is not used)."""
+    text = json.dumps(model, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def explanation_of(result: credit_model.Standing, digest: str) -> dict[str, Any]:
+    """Return what a stored standing keeps of the model's explanation (the
+    factors, the listing reasons, satisfaction), as JSON."""
+    return {
+        "model": digest,
+        "factors": [
+            [f.kind, f.count, f.points, f.full, f.half] for f in result.factors
+        ],
+        "listing_reasons": list(result.listing_reasons),
+        "satisfaction": result.satisfaction,
+        "satisfaction_points": result.satisfaction_points,
+        "ratings": result.ratings,
+    }
+
+
+def stored_standing(
+    row: CreditStanding | None, *, now: datetime, model: dict[str, Any]
+) -> credit_model.Standing | None:
+    """Return the standing a stored row says holds at ``now``, or None when it
+    may not: no row or no explanation, computed under another model, computed
+    after ``now``, or ``now`` at or past its ``next_change_at`` (the sweep has
+    not refreshed it yet).
+
+    Everything else that moves a standing (the ledger, ratings, resolved cases,
+    repairs) refreshes it in the same transaction, so a row that passes these
+    tests is what :func:`compute` would give at ``now``.
+    """
+    if row is None or not row.explanation:
+        return None
+    explanation = row.explanation
+    if explanation.get("model") != model_digest(model):
+        return None
+    if now < row.updated_at or (
+        row.next_change_at is not None and now >= row.next_change_at
+    ):
+        return None
+    return credit_model.Standing(
+        score=row.score_tenths / 10,
+        grade=row.grade,
+        listed=row.listed,
+        trusted=row.trusted,
+        factors=[credit_model.Factor(*f) for f in explanation["factors"]],
+        listing_reasons=list(explanation["listing_reasons"]),
+        satisfaction=explanation["satisfaction"],
+        satisfaction_points=explanation["satisfaction_points"],
+        ratings=explanation["ratings"],
+        next_change_at=row.next_change_at,
+    )
+
+
+def current_standing(merchant_id: int, *, now: datetime) -> credit_model.Standing:
+    """Return a merchant's standing at ``now``: the stored one while it holds
+    (:func:`stored_standing`: no ledger read), else computed from the ledger
+    (:func:`compute`; nothing is written)."""
+    model = credit_config()
+    result = stored_standing(
+        db.session.get(CreditStanding, merchant_id), now=now, model=model
+    )
+    return result if result is not None else compute(merchant_id, now=now)
+
+
 def _snapshot(row: CreditStanding | None) -> dict[str, Any]:
     if row is None:
         return {}
@@ -403,6 +515,7 @@ def refresh_standing(merchant_id: int, *, now: datetime) -> CreditStanding:
     row.listed = result.listed
     row.trusted = result.trusted
     row.next_change_at = result.next_change_at
+    row.explanation = explanation_of(result, model_digest(credit_config()))
     row.updated_at = now
     after = _snapshot(row)
     for kind in _changes(before, after):

@@ -11,7 +11,7 @@ from __future__ import annotations
 import calendar
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 #: The credit model of DESIGN.md "Credit records".
@@ -71,11 +71,20 @@ DEFAULT_MODEL: dict[str, Any] = {
 }
 
 
+#: Days of each month in a common year (February gets its leap day below).
+_MONTH_DAYS = (31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
+
+
 def add_months(moment: datetime, months: int) -> datetime:
     """Return ``moment`` plus calendar months (the day clipped to the month's end)."""
     month0 = moment.month - 1 + months
     year, month = moment.year + month0 // 12, month0 % 12 + 1
-    day = min(moment.day, calendar.monthrange(year, month)[1])
+    day = moment.day
+    if day > 28:  # only the last days of a month may need clipping
+        last = _MONTH_DAYS[month - 1]
+        if month == 2 and calendar.isleap(year):
+            last = 29
+        day = min(day, last)
     return moment.replace(year=year, month=month, day=day)
 
 
@@ -86,6 +95,27 @@ def weight(occurred_at: datetime, now: datetime, model: dict[str, Any]) -> float
     if now < add_months(occurred_at, model["half_months"]):
         return 0.5
     return 0.0
+
+
+def horizon_months(model: dict[str, Any]) -> int:
+    """Return the longest window of the model: past it, an event that does not
+    list changes no standing any more (it only adds to its factor's count)."""
+    return max(
+        model["full_months"],
+        model["half_months"],
+        model["listing"]["no_response_months"],
+        model["trusted"]["clean_months"],
+    )
+
+
+def counting_since(now: datetime, model: dict[str, Any]) -> datetime:
+    """Return a moment no later than the occurrence of any event that can still
+    change a standing at ``now`` or later by its age (:func:`can_count`), for
+    queries that leave the rest in the database.
+
+    A month is at most 31 days, so ``add_months(t, m) <= t + 31 m days``.
+    """
+    return now - timedelta(days=31 * horizon_months(model))
 
 
 @dataclass(frozen=True)
@@ -145,6 +175,28 @@ def grade_for(score: float, listed: bool, model: dict[str, Any]) -> str:
     return bands[-1][0]
 
 
+def lists(entry: Entry, model: dict[str, Any]) -> bool:
+    """Say whether an event puts its merchant on the dishonesty list (until it is
+    repaired)."""
+    return entry.lists or entry.kind in model["listing"]["kinds"]
+
+
+def can_count(entry: Entry, now: datetime, model: dict[str, Any]) -> bool:
+    """Say whether an event can change a standing at ``now`` or later.
+
+    A repaired event never can, nor one older than the longest window that does
+    not list: each only adds one to its factor's ``count``. A standing computed
+    at ``now`` or later from the events that can count has the same score,
+    grade, listing, mark, listing reasons, satisfaction and ``next_change_at``
+    as one from the whole ledger (tested).
+    """
+    if entry.repaired:
+        return False
+    return lists(entry, model) or now < add_months(
+        entry.occurred_at, horizon_months(model)
+    )
+
+
 def standing(
     entries: Iterable[Entry],
     *,
@@ -158,36 +210,65 @@ def standing(
     :param entries: the ledger (repaired events are shown but do not count).
     :param ratings: ``(closed_at, score 1-5)`` of its cases rated by consumers.
     :param resolved_cases: its cases closed as resolved (the trusted mark).
+    :return: the standing, whose ``next_change_at`` is the first moment after
+        ``now`` where an event or a rating crosses a window edge (the weights,
+        the unanswered complaints that list, the trusted mark's clean period,
+        the ratings that count): until then the standing stays as it is.
     """
-    entries = sorted(entries, key=lambda e: (e.occurred_at, e.id or 0))
+    entries = sorted(entries, key=_ledger_order)
+    full_months, half_months = model["full_months"], model["half_months"]
+    rule = model["listing"]
+    listing_kinds = rule["kinds"]
+    no_response_months = rule["no_response_months"]
+    clean_months = model["trusted"]["clean_months"]
     factors: dict[str, Factor] = {}
     total = 0.0
     used_per_year: dict[tuple[str, int], int] = {}
     caps = model.get("yearly_caps", {})
-    next_change: datetime | None = None
+    edges: list[datetime] = []
     negative_recent = False
+    listing: set[str] = set()
+    no_responses = 0
     for entry in entries:
-        factor = factors.setdefault(entry.kind, Factor(entry.kind))
+        kind = entry.kind
+        factor = factors.get(kind)
+        if factor is None:
+            factor = factors[kind] = Factor(kind)
         factor.count += 1
         if entry.repaired:
             continue
-        w = weight(entry.occurred_at, now, model)
-        for months in (model["full_months"], model["half_months"]):
-            edge = add_months(entry.occurred_at, months)
-            if edge > now and (next_change is None or edge < next_change):
-                next_change = edge
-        if w == 0:
-            continue
+        occurred = entry.occurred_at
+        # Each window edge once (they are most of the cost of a standing).
+        full_end = add_months(occurred, full_months)
+        half_end = add_months(occurred, half_months)
+        if full_end > now:
+            edges.append(full_end)
+        if half_end > now:
+            edges.append(half_end)
+        if entry.lists or kind in listing_kinds:
+            listing.add(kind)
+        if kind == "no_response":
+            end = _edge(occurred, no_response_months, model, full_end, half_end)
+            if now < end:
+                edges.append(end)
+                no_responses += 1
+        if now < full_end:
+            w = 1.0
+        elif now < half_end:
+            w = 0.5
+        else:
+            continue  # no weight left
         points = entry.points
-        if entry.kind in caps and points > 0:
-            key = (entry.kind, entry.occurred_at.year)
-            room = max(0, caps[entry.kind] - used_per_year.get(key, 0))
+        if kind in caps and points > 0:
+            key = (kind, occurred.year)
+            room = max(0, caps[kind] - used_per_year.get(key, 0))
             points = min(points, room)
             used_per_year[key] = used_per_year.get(key, 0) + points
-        if entry.points < 0 and now < add_months(
-            entry.occurred_at, model["trusted"]["clean_months"]
-        ):
-            negative_recent = True
+        if entry.points < 0:
+            end = _edge(occurred, clean_months, model, full_end, half_end)
+            if now < end:
+                edges.append(end)
+                negative_recent = True
         if w == 1.0:
             factor.full += 1
         else:
@@ -195,14 +276,21 @@ def standing(
         factor.points += points * w
         total += points * w
 
-    listed_reasons = _listing(entries, now, model)
-    ratings = [(at, score) for at, score in ratings if weight(at, now, model) == 1.0]
+    listed_reasons = sorted(listing)
+    if no_responses >= rule["no_response_count"]:
+        listed_reasons.append("no_response_count")
+    counted = []
+    for at, score in ratings:
+        end = add_months(at, full_months)
+        if now < end:
+            edges.append(end)
+            counted.append(score)
     sat_conf = model["satisfaction"]
     satisfaction = None
     sat_points = 0.0
-    if ratings:
-        satisfaction = sum(s for _, s in ratings) / len(ratings)
-        if len(ratings) >= sat_conf["min_ratings"]:
+    if counted:
+        satisfaction = sum(counted) / len(counted)
+        if len(counted) >= sat_conf["min_ratings"]:
             raw = (satisfaction - sat_conf["neutral"]) * sat_conf["weight"]
             cap = sat_conf["max_points"]
             sat_points = max(-cap, min(cap, raw))
@@ -221,34 +309,32 @@ def standing(
         grade=grade,
         listed=listed,
         trusted=trusted,
-        factors=[f for f in factors.values()],
+        factors=list(factors.values()),
         listing_reasons=listed_reasons,
         satisfaction=round(satisfaction, 2) if satisfaction is not None else None,
         satisfaction_points=round(sat_points, 2),
-        ratings=len(ratings),
-        next_change_at=next_change,
+        ratings=len(counted),
+        next_change_at=min(edges, default=None),
     )
 
 
-def _listing(entries: list[Entry], now: datetime, model: dict[str, Any]) -> list[str]:
-    rule = model["listing"]
-    reasons = sorted(
-        {
-            e.kind
-            for e in entries
-            if not e.repaired and (e.lists or e.kind in rule["kinds"])
-        }
-    )
-    recent = [
-        e
-        for e in entries
-        if e.kind == "no_response"
-        and not e.repaired
-        and now < add_months(e.occurred_at, rule["no_response_months"])
-    ]
-    if len(recent) >= rule["no_response_count"]:
-        reasons.append("no_response_count")
-    return reasons
+def _ledger_order(entry: Entry) -> tuple[datetime, int]:
+    return (entry.occurred_at, entry.id or 0)
+
+
+def _edge(
+    occurred: datetime,
+    months: int,
+    model: dict[str, Any],
+    full_end: datetime,
+    half_end: datetime,
+) -> datetime:
+    """Return ``add_months(occurred, months)``, reusing an edge already computed."""
+    if months == model["full_months"]:
+        return full_end
+    if months == model["half_months"]:
+        return half_end
+    return add_months(occurred, months)
 
 
 def points_for(kind: str, norm: str, model: dict[str, Any] = DEFAULT_MODEL) -> int:

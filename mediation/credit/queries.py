@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Select, and_, case, exists, false, func, literal
+from sqlalchemy import Select, and_, case, exists, false, func, literal, or_, tuple_
 
 from mediation.arbitration.models import Award
 from mediation.auth.models import User
@@ -36,9 +36,11 @@ from mediation.merchants.models import Merchant
 
 #: The sort keys of the merchant list, and each one's natural order.
 SORTS = {"grade": "asc", "score": "desc", "name": "asc"}
-#: Rows of the change history and ledger shown on a credit page.
+#: Rows of the change history and ledger shown on a credit page (the whole
+#: ledger is on its own pages, :data:`EVENTS_PER_PAGE` at a time).
 HISTORY_SHOWN = 100
-EVENTS_SHOWN = 200
+EVENTS_SHOWN = 50
+EVENTS_PER_PAGE = 100
 #: Satisfaction comments shown on a credit page (the most recent).
 COMMENTS_SHOWN = 10
 #: Ledger kinds that mean a case was not answered in time by its merchant side.
@@ -233,20 +235,41 @@ def as_entry(event: CreditEvent) -> credit_model.Entry:
 
 
 def listing_reasons(
-    events: Iterable[CreditEvent], *, now: datetime, model: dict[str, Any]
-) -> list[Reason]:
-    """Return why a merchant is listed, by the model's own rule, with the events.
+    listed: dict[int, list[str]], *, now: datetime, model: dict[str, Any]
+) -> dict[int, list[Reason]]:
+    """Return why merchants are listed, by the model's own rule, with the events
+    behind each reason.
 
-    :param events: the merchant's whole ledger.
+    Reads only the events the reasons can name (unrepaired, of
+    :func:`mediation.credit.explain.listing_kinds`), not whole ledgers.
+
+    :param listed: each merchant's ``Standing.listing_reasons``.
     """
-    events = sorted(events, key=lambda e: (e.occurred_at, e.id))
-    entries = [as_entry(e) for e in events]
-    standing = credit_model.standing(entries, now=now, model=model)
-    by_id = {e.id: e for e in events}
-    return [
-        Reason(lift.reason, [by_id[entry.id] for entry in lift.entries])
-        for lift in explain.listing_lifts(entries, standing.listing_reasons, now, model)
-    ]
+    listed = {m: reasons for m, reasons in listed.items() if reasons}
+    kinds = explain.listing_kinds(r for reasons in listed.values() for r in reasons)
+    ledgers: dict[int, list[CreditEvent]] = {m: [] for m in listed}
+    if listed:
+        for event in db.session.scalars(
+            db.select(CreditEvent)
+            .where(
+                CreditEvent.merchant_id.in_(list(listed)),
+                CreditEvent.repaired_at.is_(None),
+                CreditEvent.kind.in_(sorted(kinds)),
+            )
+            .order_by(CreditEvent.occurred_at, CreditEvent.id)
+        ):
+            ledgers[event.merchant_id].append(event)
+    out: dict[int, list[Reason]] = {}
+    for merchant_id, reasons in listed.items():
+        events = ledgers[merchant_id]
+        by_id = {e.id: e for e in events}
+        out[merchant_id] = [
+            Reason(lift.reason, [by_id[entry.id] for entry in lift.entries])
+            for lift in explain.listing_lifts(
+                [as_entry(e) for e in events], reasons, now, model
+            )
+        ]
+    return out
 
 
 def dishonest_page(
@@ -254,17 +277,15 @@ def dishonest_page(
 ) -> Page:
     """Return one page of the dishonesty list with each merchant's reasons."""
     result = fetch_page(dishonest_list(q), page, per_page)
-    ids = [m.id for m, _standing, _since in result.items]
-    ledgers: dict[int, list[CreditEvent]] = {i: [] for i in ids}
-    if ids:
-        for event in db.session.scalars(
-            db.select(CreditEvent).where(CreditEvent.merchant_id.in_(ids))
-        ):
-            ledgers[event.merchant_id].append(event)
+    reasons = {}
+    for merchant, row, _since in result.items:
+        standing = ledger.stored_standing(row, now=now, model=model)
+        if standing is None:  # not refreshed since it last changed by itself
+            standing = ledger.compute(merchant.id, now=now)
+        reasons[merchant.id] = standing.listing_reasons
+    why = listing_reasons(reasons, now=now, model=model)
     result.items = [
-        ListedMerchant(
-            m, standing, since, listing_reasons(ledgers[m.id], now=now, model=model)
-        )
+        ListedMerchant(m, standing, since, why.get(m.id, []))
         for m, standing, since in result.items
     ]
     return result
@@ -482,40 +503,114 @@ def satisfaction_comments(
 
 @dataclass
 class MerchantCredit:
-    """A merchant's standing now, with its explanation and its record."""
+    """A merchant's standing now, with its explanation and its newest events.
+
+    What it costs does not grow with the ledger: the standing is the stored one
+    (:func:`mediation.credit.ledger.current_standing`), the events a page of the
+    newest, the listing reasons only the events they name.
+    """
 
     merchant: Merchant
     norm: str
     standing: credit_model.Standing
-    #: The newest :data:`EVENTS_SHOWN` events, and how many there are.
+    #: The newest events (at most the limit asked for), newest first, and how
+    #: many the ledger holds.
     events: list[CreditEvent]
     event_count: int
-    #: The whole ledger as the model reads it (oldest first).
-    entries: list[credit_model.Entry]
     reasons: list[Reason]
+    #: The id of the last event given when older ones follow (the cursor of
+    #: the next page), else None.
+    next_before: int | None = None
+
+
+def ledger_page(
+    merchant_id: int, *, limit: int, before: CreditEvent | None = None
+) -> tuple[list[CreditEvent], int | None]:
+    """Return up to ``limit`` events of a merchant's ledger, newest first (by
+    time, then id), older than ``before`` if given, and the cursor of the next
+    page (the id of the last one, when older events follow; else None)."""
+    query = db.select(CreditEvent).where(CreditEvent.merchant_id == merchant_id)
+    if before is not None:
+        query = query.where(
+            tuple_(CreditEvent.occurred_at, CreditEvent.id)
+            < (before.occurred_at, before.id)
+        )
+    rows = list(
+        db.session.scalars(
+            query.order_by(CreditEvent.occurred_at.desc(), CreditEvent.id.desc()).limit(
+                limit + 1
+            )
+        )
+    )
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return rows, rows[-1].id if more and rows else None
 
 
 def merchant_credit(
-    merchant: Merchant, *, now: datetime, model: dict[str, Any]
+    merchant: Merchant,
+    *,
+    now: datetime,
+    model: dict[str, Any],
+    events: int = EVENTS_SHOWN,
+    before: CreditEvent | None = None,
 ) -> MerchantCredit:
-    """Return a merchant's standing at ``now`` (``ledger.compute``, the stored
-    standing's own computation) with the events and listing reasons behind it."""
-    rows = list(
-        db.session.scalars(
-            db.select(CreditEvent)
-            .where(CreditEvent.merchant_id == merchant.id)
-            .order_by(CreditEvent.occurred_at, CreditEvent.id)
-        )
+    """Return a merchant's standing at ``now`` with its newest events and the
+    events behind a listing.
+
+    :param events: at most this many events, newest first.
+    :param before: only events older than this one (the next page).
+    """
+    standing = ledger.current_standing(merchant.id, now=now)
+    rows, next_before = ledger_page(merchant.id, limit=events, before=before)
+    reasons = listing_reasons(
+        {merchant.id: standing.listing_reasons}, now=now, model=model
     )
     return MerchantCredit(
         merchant=merchant,
         norm=ledger.norm_of(merchant),
-        standing=ledger.compute(merchant.id, now=now),
-        events=rows[::-1][:EVENTS_SHOWN],
-        event_count=len(rows),
-        entries=[as_entry(e) for e in rows],
-        reasons=listing_reasons(rows, now=now, model=model),
+        standing=standing,
+        events=rows,
+        # Every event has a factor, repaired ones included.
+        event_count=sum(f.count for f in standing.factors),
+        reasons=reasons.get(merchant.id, []),
+        next_before=next_before,
     )
+
+
+def counting_events(
+    merchant_id: int, *, now: datetime, model: dict[str, Any]
+) -> list[CreditEvent]:
+    """Return the merchant's events that can still change its standing
+    (:func:`mediation.credit.model.can_count`), oldest first: what the outlook
+    needs, whatever the size of the ledger's past."""
+    rows = db.session.scalars(
+        db.select(CreditEvent)
+        .where(
+            CreditEvent.merchant_id == merchant_id,
+            CreditEvent.repaired_at.is_(None),
+            or_(
+                CreditEvent.occurred_at >= credit_model.counting_since(now, model),
+                CreditEvent.lists.is_(True),
+                CreditEvent.kind.in_(model["listing"]["kinds"]),
+            ),
+        )
+        .order_by(CreditEvent.occurred_at, CreditEvent.id)
+    )
+    return [e for e in rows if credit_model.can_count(as_entry(e), now, model)]
+
+
+def references_of(ids: Iterable[int]) -> dict[int, str | None]:
+    """Return the case references of ledger events, by id."""
+    ids = sorted(set(ids))
+    if not ids:
+        return {}
+    return {
+        event_id: (data or {}).get("reference")
+        for event_id, data in db.session.execute(
+            db.select(CreditEvent.id, CreditEvent.data).where(CreditEvent.id.in_(ids))
+        )
+    }
 
 
 @dataclass
@@ -523,7 +618,8 @@ class CreditPage:
     """Everything a merchant's credit page shows."""
 
     credit: MerchantCredit
-    #: Each shown event's weight now (0 once repaired), and its case reference.
+    #: Each shown event's weight now (0 once repaired), and the case reference
+    #: of every event the page names.
     weights: dict[int, float]
     references: dict[int, str | None]
     record: ComplaintRecord
@@ -537,6 +633,18 @@ class CreditPage:
     outlook: explain.Outlook | None = None
     eligibility: dict[int, repair.Eligibility] = field(default_factory=dict)
     lift_repair: dict[str, datetime | None] = field(default_factory=dict)
+
+
+def event_weights(
+    events: Iterable[CreditEvent], *, now: datetime, model: dict[str, Any]
+) -> dict[int, float]:
+    """Return each event's weight now (0 once repaired)."""
+    return {
+        e.id: 0.0
+        if e.repaired_at is not None
+        else credit_model.weight(e.occurred_at, now, model)
+        for e in events
+    }
 
 
 def credit_page(
@@ -554,15 +662,11 @@ def credit_page(
     """
     credit = merchant_credit(merchant, now=now, model=model)
     repairs = repairs_of(merchant.id)
+    named = [*credit.events, *(e for r in credit.reasons for e in r.events)]
     page = CreditPage(
         credit=credit,
-        weights={
-            e.id: 0.0
-            if e.repaired_at is not None
-            else credit_model.weight(e.occurred_at, now, model)
-            for e in credit.events
-        },
-        references={e.id: (e.data or {}).get("reference") for e in credit.events},
+        weights=event_weights(credit.events, now=now, model=model),
+        references={e.id: (e.data or {}).get("reference") for e in named},
         record=complaint_record(merchant.id, zone=zone),
         comments=satisfaction_comments(merchant.id),
         changes=changes_of(merchant.id),
@@ -575,8 +679,12 @@ def credit_page(
         },
     )
     if for_staff:
+        counting = counting_events(merchant.id, now=now, model=model)
+        page.references.update(
+            (e.id, (e.data or {}).get("reference")) for e in counting
+        )
         page.outlook = explain.outlook(
-            credit.entries,
+            [as_entry(e) for e in counting],
             now=now,
             model=model,
             ratings=ledger.ratings_of(merchant.id),
@@ -589,7 +697,63 @@ def credit_page(
             lift.reason: _repair_from(lift, page.eligibility)
             for lift in page.outlook.listing
         }
+    # The applications name events the page may not show otherwise.
+    page.references.update(
+        references_of(
+            int(i)
+            for application in repairs
+            for i in application.event_ids or []
+            if int(i) not in page.references
+        )
+    )
     return page
+
+
+@dataclass
+class EventsPage:
+    """A page of a merchant's whole ledger, newest first."""
+
+    events: Page
+    weights: dict[int, float]
+    references: dict[int, str | None]
+    pending_repair: set[int]
+
+
+def events_page(
+    merchant: Merchant, page: int, *, now: datetime, model: dict[str, Any]
+) -> EventsPage:
+    """Return one page (:data:`EVENTS_PER_PAGE` events) of a merchant's ledger."""
+    query = (
+        db.select(CreditEvent)
+        .where(CreditEvent.merchant_id == merchant.id)
+        .order_by(CreditEvent.occurred_at.desc(), CreditEvent.id.desc())
+    )
+    total = db.session.scalar(
+        db.select(func.count(CreditEvent.id)).where(
+            CreditEvent.merchant_id == merchant.id
+        )
+    )
+    rows = list(
+        db.session.scalars(
+            query.limit(EVENTS_PER_PAGE).offset((page - 1) * EVENTS_PER_PAGE)
+        )
+    )
+    pending = {
+        int(event_id)
+        for application in db.session.scalars(
+            db.select(CreditRepair).where(
+                CreditRepair.merchant_id == merchant.id,
+                CreditRepair.status == "pending",
+            )
+        )
+        for event_id in application.event_ids or []
+    }
+    return EventsPage(
+        events=Page(items=rows, page=page, per_page=EVENTS_PER_PAGE, total=total or 0),
+        weights=event_weights(rows, now=now, model=model),
+        references={e.id: (e.data or {}).get("reference") for e in rows},
+        pending_repair=pending,
+    )
 
 
 def _repair_from(

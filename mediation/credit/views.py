@@ -163,6 +163,17 @@ def merchant(merchant_id: int):
     )
 
 
+@bp.get("/credit/merchants/<int:merchant_id>/events")
+def merchant_events(merchant_id: int):
+    """A merchant's whole ledger, newest first, a page at a time."""
+    merchant = merchant_services.get_merchant(merchant_id)
+    model = ledger.credit_config()
+    result = queries.events_page(merchant, _page(), now=clock.now_utc(), model=model)
+    return render_template(
+        "credit/merchant_events.html", merchant=merchant, result=result, model=model
+    )
+
+
 def _method(model: dict[str, Any]) -> dict[str, Any]:
     """Return the model's tables as the methodology template lays them out."""
     norms = model["points"]
