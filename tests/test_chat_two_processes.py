@@ -139,7 +139,8 @@ def _python(code: str, env: dict[str, str], log_path: Path) -> str:
     return result.stdout.strip()
 
 
-#: The demo's case waiting in the mediators' queue: mediator1 takes it.
+#: The demo's case waiting in the mediators' queue (consumer2's tea order;
+#: the demo has others there too): mediator1 takes it.
 TAKE_CASE = """
 from mediation import clock, create_app
 from mediation.auth.models import User
@@ -150,7 +151,11 @@ from mediation.extensions import db
 app = create_app()
 with app.app_context():
     case = db.session.scalar(
-        db.select(Case).where(Case.status == "in_mediation", Case.mediator_id.is_(None))
+        db.select(Case).where(
+            Case.order_ref == "QH-8842",
+            Case.status == "in_mediation",
+            Case.mediator_id.is_(None),
+        )
     )
     mediator = db.session.scalar(
         db.select(User).where(User.email == "mediator1@example.com")
