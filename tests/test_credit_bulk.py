@@ -418,3 +418,70 @@ def test_bulk_recompute_reads_cases_in_chunks(app, history, heard, monkeypatch):
     now = datetime(2026, 3, 20, 2, 0, tzinfo=UTC)
     empty = {"events": [], "standings": [], "changes": []}
     both_paths(app, empty, now, heard)
+
+
+def test_bulk_recompute_keeps_the_ledger_rows_of_no_case(app, history, heard):
+    """A mass-complaint alert's event has no case: no case gives it, so neither
+    path deletes or changes it, and it counts in its merchant's standing."""
+    now = datetime(2026, 3, 20, 2, 0, tzinfo=UTC)
+    lone = history["lone"].id
+    with app.app_context():
+        db.session.add(
+            CreditEvent(
+                merchant_id=lone,
+                case_id=None,
+                kind="mass_alert",
+                points=-10,
+                occurred_at=MONDAY + timedelta(days=2),
+                data={"alert_id": 7},
+                lists=False,
+                created_at=MONDAY + timedelta(days=2),
+            )
+        )
+        db.session.commit()
+        start = saved()
+    alert = (lone, None, "mass_alert", -10, MONDAY + timedelta(days=2), {"alert_id": 7})
+    for begin in (
+        start,
+        dict(start, events=[e for e in start["events"] if e["case_id"] is None]),
+    ):
+        events, standings, _feed = both_paths(app, begin, now, heard)
+        assert alert in [e[:6] for e in events]
+        (standing,) = [s for s in standings if s[0] == lone]
+        alerts = [e for e in events if e[0] == lone and e[2] == "mass_alert"]
+        factors = {f[0]: f for f in standing[6]["factors"]}
+        assert factors["mass_alert"][1:3] == [len(alerts), sum(e[3] for e in alerts)]
+
+
+@pytest.mark.parametrize("read_ahead", [True, False])
+def test_bulk_recompute_sees_what_its_transaction_wrote_before(
+    app, history, heard, monkeypatch, read_ahead
+):
+    """On PostgreSQL the chunks are read ahead on a second connection in the
+    same snapshot, which cannot see this transaction's own writes: after a
+    write, everything goes through the session's connection. Either way the
+    rows deleted (and not committed) just before come back."""
+    monkeypatch.setattr(bulk, "READ_AHEAD", read_ahead)
+    now = datetime(2026, 3, 20, 2, 0, tzinfo=UTC)
+    with app.app_context():
+        start = saved()
+
+    def after_a_write(path):
+        def run(now):
+            db.session.execute(
+                db.delete(CreditEvent).where(CreditEvent.kind == "mediation_failed")
+            )
+            db.session.flush()
+            path(now)
+
+        return run
+
+    results = []
+    for path in (per_case, lambda now: ledger.recompute(now=now)):
+        with app.app_context():
+            restore(start)
+            after_a_write(path)(now)
+            db.session.commit()
+            results.append(state())
+    assert results[0] == results[1]
+    assert "mediation_failed" in {e[2] for e in results[1][0]}

@@ -456,7 +456,13 @@ def test_listing_lifts_need_only_the_events_of_the_listing_kinds(entries, now):
         {e.id: e for e in entries}.values(), key=lambda e: (e.occurred_at, e.id)
     )
     reasons = standing(entries, now=now).listing_reasons
-    kinds = explain.listing_kinds(reasons)
-    kept = [e for e in entries if e.kind in kinds and not e.repaired]
+    wanted = explain.listing_events(reasons, now, DEFAULT_MODEL)
+    kept = [
+        e
+        for e in entries
+        if e.kind in wanted
+        and not e.repaired
+        and (wanted[e.kind] is None or e.occurred_at >= wanted[e.kind])
+    ]
     lifts = explain.listing_lifts(entries, reasons, now, DEFAULT_MODEL)
     assert explain.listing_lifts(kept, reasons, now, DEFAULT_MODEL) == lifts

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import copy
 import re
-from datetime import UTC, date, datetime
+from contextlib import contextmanager
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
@@ -644,3 +645,228 @@ def test_repair_shows_as_pending_then_repaired_and_delisted(app, client, auth, w
     assert "Approved" in decided and "The bank statement shows the refund." in decided
     assert order_of(page(client, "/credit/dishonest")) == []
     assert_no_personal_data(html, world)
+
+
+# Large ledgers: the page's cost does not grow with them ---------------------------
+
+BIG = 130
+
+
+def grow_ledger(app, merchant, *, now, expired: int = 0) -> list[int]:
+    """Give a merchant BIG ledger events of no case (as alerts have), a day
+    apart, the ``expired`` oldest ones older than every window; return their ids,
+    newest first."""
+    from mediation.credit import ledger
+    from mediation.credit.models import CreditEvent
+
+    kinds = ["late_response", "resolved_directly", "mediation_failed", "no_response"]
+    with app.app_context():
+        rows = []
+        for n in range(BIG):
+            age = timedelta(days=n + (1200 if n >= BIG - expired else 0))
+            rows.append(
+                CreditEvent(
+                    merchant_id=merchant.id,
+                    case_id=None,
+                    kind=kinds[n % len(kinds)],
+                    points=DEFAULT_MODEL["points"]["merchant"][kinds[n % len(kinds)]],
+                    occurred_at=now - age,
+                    data={"reference": f"MC-TEST-{n:04d}"},
+                    created_at=now,
+                )
+            )
+        db.session.add_all(rows)
+        db.session.flush()
+        ledger.refresh_standing(merchant.id, now=now)
+        db.session.commit()
+        return [row.id for row in rows]
+
+
+@contextmanager
+def ledger_rows_loaded():
+    """Count the ledger rows the ORM loads meanwhile."""
+    from sqlalchemy import event
+
+    from mediation.credit.models import CreditEvent
+
+    loaded: list[int] = []
+
+    def on_load(target, _context):
+        loaded.append(target.id)
+
+    event.listen(CreditEvent, "load", on_load)
+    try:
+        yield loaded
+    finally:
+        event.remove(CreditEvent, "load", on_load)
+
+
+def test_a_large_ledger_shows_the_newest_events_and_pages_the_rest(app, client, world):
+    from mediation.credit import ledger
+
+    now = clock.now_utc()
+    ids = grow_ledger(app, world["tea"], now=now)
+    with ledger_rows_loaded() as loaded:
+        html = page(client, f"/credit/merchants/{world['tea'].id}?lang=en")
+    section = re.search(r'data-testid="ledger">(.*?)</section>', html, re.S).group(1)
+    shown = [int(i) for i in re.findall(r'data-event-id="(\d+)"', section)]
+    assert shown == ids[:50]  # the newest, newest first
+    assert "The 50 most recent of 130 events." in text_of(section)
+    assert f'href="/credit/merchants/{world["tea"].id}/events"' in section
+    # Not the whole ledger: what is shown, and the unanswered complaints that
+    # list the merchant (named in the listing).
+    standing = re.search(r'data-testid="standing">(.*?)</section>', html, re.S)
+    named = row_li(standing.group(1), "no_response_count")
+    listing = {ids[n] for n in range(BIG) if f"MC-TEST-{n:04d}" in named}
+    assert len(listing) == (BIG + 1) // 4  # every fourth is a silence
+    # (and one more row: the sign that older events follow)
+    assert set(loaded) - set(shown) - listing <= {ids[50]}
+    # The factors are the model's, over the whole ledger.
+    with app.app_context():
+        computed = ledger.compute(world["tea"].id, now=now)
+    factors = re.search(r'data-testid="factors">(.*?)</section>', html, re.S).group(1)
+    for factor in computed.factors:
+        assert f'data-points="{factor.points:.1f}"' in row(
+            factors, "data-factor", factor.kind
+        )
+    assert sum(f.count for f in computed.factors) == BIG
+    assert f">{computed.score:.1f}</span>" in html
+    # The whole history, a hundred at a time.
+    pages = []
+    for n in (1, 2):
+        listing = page(
+            client, f"/credit/merchants/{world['tea'].id}/events?page={n}&lang=en"
+        )
+        pages.append([int(i) for i in re.findall(r'data-event-id="(\d+)"', listing)])
+    assert pages[0] == ids[:100] and pages[1] == ids[100:]
+    assert "Page 2 of 2" in listing and "130 events, newest first." in listing
+    beyond = page(client, f"/credit/merchants/{world['tea'].id}/events?page=3&lang=en")
+    assert "No events on this page." in beyond
+    assert client.get("/credit/merchants/999999/events").status_code == 404
+
+
+def test_own_staff_see_the_outlook_of_a_large_ledger_from_the_events_that_count(
+    app, client, auth, world, make_user
+):
+    from mediation.credit import explain, ledger
+
+    now = clock.now_utc()
+    grow_ledger(app, world["tea"], now=now, expired=100)
+    staff = make_user("merchant", merchant_id=world["tea"].id)
+    auth.login(staff)
+    html = page(client, f"/credit/merchants/{world['tea'].id}?lang=en")
+    with app.app_context():
+        everything = explain.outlook(
+            ledger.entries_of(world["tea"].id), now=now, model=DEFAULT_MODEL
+        )
+    outlook = re.search(r'data-testid="outlook">(.*?)</section>', html, re.S).group(1)
+    events = re.search(r'outlook-events">(.*?)</table>', outlook, re.S).group(1)
+    assert [int(i) for i in re.findall(r'data-event-id="(\d+)"', events)] == [
+        item.entry.id for item in everything.events
+    ]
+    projections = re.search(r'outlook-projections">(.*?)</table>', outlook, re.S)
+    rows = re.findall(r"<tr><td", projections.group(1))
+    assert len(rows) == len(everything.projections)
+
+
+def test_the_page_computes_the_standing_when_the_stored_one_is_out_of_date(
+    app, client, world
+):
+    """After an event leaves its window and before the sweep refreshes the
+    stored standing, or under another model, the page shows the standing of now."""
+    from mediation.credit import ledger
+    from mediation.credit.models import CreditStanding
+
+    kettle = world["kettle"].id
+    later = datetime(2027, 4, 1, 2, 0, tzinfo=UTC)  # the events count half now
+    clock.freeze(later)
+    with app.app_context():
+        stored = db.session.get(CreditStanding, kettle)
+        assert stored.next_change_at <= later and stored.score == 72.0
+        expected = ledger.compute(kettle, now=later)
+    assert expected.score == 86.0  # 100 - 2.5 - 1.5 - 10
+    html = page(client, f"/credit/merchants/{kettle}?lang=en")
+    assert '<span class="score" data-testid="score">86.0</span>' in html
+    body = client.get(f"/api/v1/merchants/{kettle}/credit").get_json()
+    assert body["score"] == 86.0
+    assert {f["kind"]: f["half"] for f in body["factors"]}["no_response"] == 1
+    # Another model: the stored standing was made under the old one.
+    clock.freeze(AFTER_DEADLINE)
+    model = copy.deepcopy(DEFAULT_MODEL)
+    model["bands"] = [["A", 102], ["B", 80], ["C", 60], ["D", None]]
+    app.config["CREDIT_MODEL"] = model
+    html = page(client, f"/credit/merchants/{world['good'].id}?lang=en")
+    assert "Grade B: Ordinary risk" in text_of(html)
+
+
+def test_stored_standings_are_what_the_ledger_gives(app, world):
+    from mediation.credit import ledger
+    from mediation.credit.models import CreditStanding
+
+    now = clock.now_utc()
+    with app.app_context():
+        rows = db.session.scalars(db.select(CreditStanding)).all()
+        assert {r.merchant_id for r in rows} >= {world["kettle"].id, world["good"].id}
+        for stored in rows:
+            held = ledger.stored_standing(stored, now=now, model=DEFAULT_MODEL)
+            assert held == ledger.compute(stored.merchant_id, now=now)
+
+
+def test_a_settlement_in_mediation_refreshes_the_standing_it_changes(
+    app, world, make_case
+):
+    """Five resolved complaints give Good Shop the trusted mark: the last four
+    settled in mediation, which gives no ledger event, still refresh it."""
+    from mediation.credit import ledger
+    from mediation.credit.models import CreditChange, CreditStanding
+
+    good, staff = world["good"], world["good_staff"]
+    for n in range(4):
+        case_id = make_case(world["li"], good, order_ref=f"ORD-MED-{n}")
+        apply(app, case_id, "reject", staff, "merchant", reason="Not ours.")
+        apply(app, case_id, "take", world["mediator"], "mediator")
+        apply(app, case_id, "propose", world["mediator"], "mediator", **OFFER)
+        apply(app, case_id, "accept_proposal", world["li"], "consumer")
+        apply(app, case_id, "accept_proposal", staff, "merchant")
+        apply(app, case_id, "mark_fulfilled", staff, "merchant")
+        apply(app, case_id, "confirm_fulfilment", world["li"], "consumer")
+    with app.app_context():
+        stored = db.session.get(CreditStanding, good.id)
+        assert stored.trusted and ledger.compute(good.id, now=clock.now_utc()).trusted
+        kinds = db.session.scalars(
+            db.select(CreditChange.kind).where(CreditChange.merchant_id == good.id)
+        ).all()
+    assert "trusted" in kinds
+
+
+def test_api_pages_through_a_large_ledger(app, client, world, make_merchant):
+    now = clock.now_utc()
+    ids = grow_ledger(app, world["tea"], now=now)
+    base = f"/api/v1/merchants/{world['tea'].id}/credit"
+    body = client.get(base).get_json()
+    assert body["event_count"] == BIG and len(body["events"]) == BIG
+    assert body["events_next"] is None
+    seen, cursor = [], None
+    while True:
+        query = "?events_limit=40" + (f"&events_before={cursor}" if cursor else "")
+        body = client.get(base + query).get_json()
+        seen += [e["id"] for e in body["events"]]
+        cursor = body["events_next"]
+        if cursor is None:
+            break
+        assert cursor == body["events"][-1]["id"]
+    assert seen == ids  # every event once, newest first
+    other = make_merchant(name="Other Shop")
+    foreign = grow_ledger(app, other, now=now)[0]
+    for query, code in (
+        ("events_limit=0", "bad_limit"),
+        ("events_limit=1001", "bad_limit"),
+        ("events_limit=ten", "bad_limit"),
+        ("events_before=abc", "bad_cursor"),
+        ("events_before=0", "bad_cursor"),
+        ("events_before=99999999999", "bad_cursor"),
+        (f"events_before={foreign}", "bad_cursor"),
+    ):
+        response = client.get(f"{base}?{query}")
+        assert response.status_code == 400, query
+        assert response.get_json()["error"]["code"] == code

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from mediation.credit import model as credit_model
@@ -74,11 +74,28 @@ def lists_merchant(entry: Entry, model: dict[str, Any]) -> bool:
     return credit_model.lists(entry, model)
 
 
-def listing_kinds(reasons: Iterable[str]) -> set[str]:
-    """Return the kinds of event :func:`listing_lifts` reads for these reasons:
-    given the unrepaired events of these kinds only, it gives what it gives
-    from the whole ledger (tested)."""
-    return {"no_response" if r == "no_response_count" else r for r in reasons}
+def listing_events(
+    reasons: Iterable[str], now: datetime, model: dict[str, Any]
+) -> dict[str, datetime | None]:
+    """Return the events :func:`listing_lifts` reads for these reasons: their
+    kinds, each with the earliest occurrence that can matter (None: any).
+
+    Given only the unrepaired events that match, it gives what it gives from
+    the whole ledger (tested). A month is at most 31 days, so the bound of the
+    unanswered complaints' window errs on the side of reading more.
+    """
+    out: dict[str, datetime | None] = {}
+    for reason in reasons:
+        if reason == "no_response_count":
+            months = model["listing"]["no_response_months"]
+            kind, since = "no_response", now - timedelta(days=31 * months)
+        else:
+            kind, since = reason, None
+        if kind in out and (out[kind] is None or since is None):
+            out[kind] = None
+        else:
+            out[kind] = min(since, out[kind]) if out.get(kind) else since
+    return out
 
 
 def listing_lifts(
@@ -87,7 +104,7 @@ def listing_lifts(
     """Return, for each listing reason, the events behind it and when it lapses.
 
     :param entries: the merchant's ledger, oldest first (the unrepaired events
-        of :func:`listing_kinds` are enough).
+        of :func:`listing_events` are enough).
     :param reasons: ``Standing.listing_reasons`` at ``now``.
     """
     rule = model["listing"]

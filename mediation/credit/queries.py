@@ -241,12 +241,14 @@ def listing_reasons(
     behind each reason.
 
     Reads only the events the reasons can name (unrepaired, of
-    :func:`mediation.credit.explain.listing_kinds`), not whole ledgers.
+    :func:`mediation.credit.explain.listing_events`), not whole ledgers.
 
     :param listed: each merchant's ``Standing.listing_reasons``.
     """
     listed = {m: reasons for m, reasons in listed.items() if reasons}
-    kinds = explain.listing_kinds(r for reasons in listed.values() for r in reasons)
+    wanted = explain.listing_events(
+        [r for reasons in listed.values() for r in reasons], now, model
+    )
     ledgers: dict[int, list[CreditEvent]] = {m: [] for m in listed}
     if listed:
         for event in db.session.scalars(
@@ -254,7 +256,16 @@ def listing_reasons(
             .where(
                 CreditEvent.merchant_id.in_(list(listed)),
                 CreditEvent.repaired_at.is_(None),
-                CreditEvent.kind.in_(sorted(kinds)),
+                or_(
+                    *(
+                        CreditEvent.kind == kind
+                        if since is None
+                        else and_(
+                            CreditEvent.kind == kind, CreditEvent.occurred_at >= since
+                        )
+                        for kind, since in sorted(wanted.items())
+                    )
+                ),
             )
             .order_by(CreditEvent.occurred_at, CreditEvent.id)
         ):
