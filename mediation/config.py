@@ -154,6 +154,9 @@ class Config:
     RISK_MODEL = DEFAULT_RISK_MODEL
     #: Seconds between two refreshes of the stored risk list by the scheduler.
     RISK_REFRESH_INTERVAL_SECONDS = _int("RISK_REFRESH_INTERVAL_SECONDS", 900)
+    #: Seconds between two runs of the job that derives the dashboard's monthly
+    #: summaries (months that ended, and months a late change made stale).
+    STATS_SUMMARY_INTERVAL_SECONDS = _int("STATS_SUMMARY_INTERVAL_SECONDS", 900)
     #: The complaint text tagging rules (TOML); unset: the shipped rule set
     #: (mediation/analytics/data/tagging_rules.toml).
     TAGGING_RULES = os.environ.get("TAGGING_RULES") or None

@@ -7,7 +7,8 @@ complaints through the real services (``file_case`` and ``apply_action``) with
 the clock moved (:mod:`mediation.clock`) to when each step happened: answers in
 time and late, clock pauses, escalations, mediations settled and failed,
 awards, non-compliance, withdrawals and ratings. The statistics, the credit
-ledger and every timeline come out exactly as if it had happened.
+ledger and every timeline come out exactly as if it had happened; the months
+that ended are then summarized as the scheduled job would.
 
 The demo logins of the README are not involved (their lists stay short); the
 accounts made here share the demo password.
@@ -23,6 +24,7 @@ from typing import Any
 from flask import current_app
 
 from mediation import clock
+from mediation.analytics import stats_summaries as summaries
 from mediation.auth.models import User
 from mediation.auth.services import create_user
 from mediation.cases.models import Case
@@ -143,7 +145,10 @@ def seed_dashboard_history(now: datetime | None = None) -> dict[str, int]:
     except RuntimeError:
         frozen_at = None
     try:
-        return _seed(now, random.Random(20261207))
+        counts = _seed(now, random.Random(20261207))
+        # As the scheduled job would: the months that ended, summarized.
+        summaries.summarize_due_months(now=now)
+        return counts
     finally:
         if frozen_at is not None:
             clock.freeze(frozen_at)

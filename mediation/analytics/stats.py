@@ -8,6 +8,10 @@ leaves an SLA stage, folding each action with
 :func:`mediation.analytics.stats_spans.advance`. :func:`rebuild` derives the
 same rows from the case timelines (``flask --app mediation rebuild-stats``),
 through the same fold, for databases that have cases from before, or to repair.
+The rare paths that change rows of a month that has ended (a dimension change,
+a case derived late, the rebuild) mark that month's summaries stale
+(:mod:`mediation.analytics.stats_summaries`); ``rebuild-stats`` then derives the
+summaries of every month again.
 
 Cheap on purpose: filing adds one INSERT; an action one UPDATE (and one INSERT
 when a stage ends), flushed with the rest of the request; in a sweep batch the
@@ -34,6 +38,7 @@ from sqlalchemy.orm import aliased
 from mediation import clock
 from mediation.analytics import stats_regions as regions
 from mediation.analytics import stats_spans as spans
+from mediation.analytics import stats_summaries as summaries
 from mediation.analytics.stats_models import DIMENSIONS, CaseStats, StageSpan
 from mediation.cases import lifecycle as lc
 from mediation.cases.models import Case, CaseEvent, OfferStatus
@@ -148,6 +153,7 @@ def span_values(
         "ended_at": span.ended_at,
         "ended_on": local_day(span.ended_at, tz),
         "active_seconds": span.active_seconds,
+        "time_bucket": spans.time_bucket(span.active_seconds),
         "on_time": span.on_time,
         "ended_by": span.ended_by,
         "ended_role": span.ended_role,
@@ -215,10 +221,16 @@ def _apply(row: CaseStats, change: _Change, tz: ZoneInfo) -> dict[str, Any] | No
             setattr(row, name, change.dims[name])
         # Spans carry the case's dimensions: a linked merchant or an amended
         # category moves the case's earlier stages with it.
-        db.session.execute(
+        moved = db.session.scalars(
             db.update(StageSpan)
             .where(StageSpan.case_id == row.case_id)
             .values(**change.dims)
+            .returning(StageSpan.ended_on)
+        ).all()
+        # ... out of the months they counted in, which may have ended.
+        summaries.mark_stale(
+            [row.filed_on, row.closed_on, row.rated_on, *moved],
+            before=local_day(change.step.at, tz),
         )
     if ended is None:
         return None
@@ -424,6 +436,7 @@ def derive_case(
 
 _FACT_COLUMNS = [c.name for c in CaseStats.__table__.columns]
 _SPAN_COLUMNS = [c.name for c in StageSpan.__table__.columns if c.name != "id"]
+_ENDED_ON = _SPAN_COLUMNS.index("ended_on")
 
 
 def _span_key(values: dict[str, Any]) -> tuple:
@@ -449,14 +462,29 @@ def rebuild(*, case_ids: Iterable[int] | None = None) -> dict[str, int]:
     else:
         ids = sorted(set(case_ids))
     counts = {"cases": 0, "changed": 0}
+    touched: set[date] = set()
     for offset in range(0, len(ids), CHUNK):
         chunk = ids[offset : offset + CHUNK]
         counts["cases"] += len(chunk)
-        counts["changed"] += _rebuild_chunk(chunk, dl, tz)
+        counts["changed"] += _rebuild_chunk(chunk, dl, tz, touched)
+    # Once, months in order: the rows other transactions lock in the same order.
+    summaries.mark_stale(touched)
     return counts
 
 
-def _rebuild_chunk(ids: list[int], dl: spans.Deadlines, tz: ZoneInfo) -> int:
+def _days_of(row: dict[str, Any] | None) -> list[date | None]:
+    if row is None:
+        return []
+    return [row["filed_on"], row["closed_on"], row["rated_on"]]
+
+
+def _rebuild_chunk(
+    ids: list[int], dl: spans.Deadlines, tz: ZoneInfo, touched: set[date]
+) -> int:
+    """Rewrite the rows of these cases that differ from their timelines.
+
+    :param touched: receives the days of the rows rewritten (old and new).
+    """
     shop = aliased(Merchant)
     platform = aliased(Merchant)
     cases = db.session.execute(
@@ -515,8 +543,12 @@ def _rebuild_chunk(ids: list[int], dl: spans.Deadlines, tz: ZoneInfo) -> int:
         row, case_spans = derive_case(case, region, timelines[case.id], dl, tz)
         if stored.get(case.id) != row:
             changed_rows.append(row)
+            touched.update(d for d in _days_of(stored.get(case.id)) if d)
+            touched.update(d for d in _days_of(row) if d)
         if Counter(stored_spans[case.id]) != Counter(map(_span_key, case_spans)):
             changed_spans[case.id] = case_spans
+            touched.update(key[_ENDED_ON] for key in stored_spans[case.id])
+            touched.update(span["ended_on"] for span in case_spans)
     changed = {row["case_id"] for row in changed_rows} | set(changed_spans)
     if changed_rows:
         db.session.execute(
@@ -545,12 +577,13 @@ def _rebuild_chunk(ids: list[int], dl: spans.Deadlines, tz: ZoneInfo) -> int:
 @with_appcontext
 def rebuild_stats_command() -> None:
     """Rebuild the dashboard's statistics (case facts, stage spans) from the
-    case timelines."""
+    case timelines, then the monthly summaries of every month that ended."""
     started = clock.now_utc()
     counts = rebuild()
+    report = summaries.summarize_due_months(now=started, every=True)
     db.session.commit()
     seconds = (clock.now_utc() - started).total_seconds()
     click.echo(
         f"statistics rebuilt from {counts['cases']} case(s): "
-        f"{counts['changed']} changed ({seconds:.1f} s)"
+        f"{counts['changed']} changed; {report.line()} ({seconds:.1f} s)"
     )

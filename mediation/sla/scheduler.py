@@ -22,6 +22,7 @@ from flask import Flask
 from mediation import clock
 from mediation.analytics.alert_jobs import add_alert_job
 from mediation.analytics.risk_jobs import add_risk_job
+from mediation.analytics.stats_jobs import add_summary_job
 from mediation.credit.webhooks import delivery_job
 from mediation.sla.sweep import SweepReport, run_sweep
 
@@ -102,6 +103,7 @@ def blocking_scheduler(app: Flask) -> BlockingScheduler:
     add_webhook_job(scheduler, app)
     add_risk_job(scheduler, app)
     add_alert_job(scheduler, app)
+    add_summary_job(scheduler, app)
     return scheduler
 
 
@@ -121,6 +123,7 @@ def start_in_process(app: Flask) -> BackgroundScheduler | None:
             add_webhook_job(scheduler, app)
             add_risk_job(scheduler, app)
             add_alert_job(scheduler, app)
+            add_summary_job(scheduler, app)
             scheduler.start()
             _in_process = scheduler
             logger.info(
