@@ -25,10 +25,26 @@ DEAD_POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:1/nothing"
 DEAD_REDIS = "redis://127.0.0.1:1/0"
 
 
+_made: list = []
+
+
 def _app(database_url: str, **overrides):
-    return create_app(
+    app = create_app(
         {**_testing(), "SQLALCHEMY_DATABASE_URI": database_url, **overrides}
     )
+    _made.append(app)
+    return app
+
+
+@pytest.fixture(autouse=True)
+def _dispose_engines():
+    """Close the connections of the apps a test made (no stray connections)."""
+    yield
+    while _made:
+        app = _made.pop()
+        with app.app_context():
+            db.session.remove()
+            db.engine.dispose()
 
 
 def test_health_is_up_even_when_nothing_else_is():
