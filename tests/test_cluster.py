@@ -153,6 +153,8 @@ class TestCluster:
     run_dir: Path
     env: dict[str, str]
     clients: list[Any] = field(default_factory=list)
+    #: HTTP sessions of the tests, closed with the cluster.
+    sessions: list[requests.Session] = field(default_factory=list)
 
     __test__ = False  # not a test class
 
@@ -307,6 +309,8 @@ def running_cluster(
             for client in result.clients:
                 with contextlib.suppress(Exception):
                     client.disconnect()
+            for session in result.sessions:
+                session.close()
     finally:
         try:
             if cluster is not None:
@@ -340,6 +344,7 @@ def pinned_session(
     other process, the cookie is changed as a browser would keep it.
     """
     http = requests.Session()
+    cluster.sessions.append(http)
     http.headers["User-Agent"] = user_agent
     answer = http.get(f"{cluster.url}/health", timeout=EVENT_TIMEOUT)
     assert answer.status_code == 200
