@@ -181,6 +181,10 @@ def periods() -> dict[str, tuple[date, date]]:
         "15 Dec - 20 Mar": (date(2025, 12, 15), date(2026, 3, 20)),
         # Whole months now; the previous period ends on a whole month.
         "Q1 2026": (date(2026, 1, 1), date(2026, 3, 31)),
+        # January split 24 / 7 days (counted whole in the previous period).
+        "25 Jan - 20 Mar": (date(2026, 1, 25), date(2026, 3, 20)),
+        # Short: January split 9 / 22 days, most of February outside.
+        "10 Jan - 5 Feb": (date(2026, 1, 10), date(2026, 2, 5)),
         # The month running now: narrow rows only.
         "this month": (date(2026, 4, 1), date(2026, 4, 14)),
     }
@@ -236,19 +240,39 @@ def test_summaries_give_the_numbers_of_the_narrow_tables(app, history):
                 db.session.rollback()
             for key in narrow:
                 assert summarized[key] == narrow[key], (period, name, key)
-    # The summaries did serve: unfiltered 15 Dec - 20 Mar reads Oct, Nov, Jan
-    # and Feb from them (and the narrow rows of the days around).
+    # The summaries did serve: unfiltered 15 Dec - 20 Mar counts September to
+    # March from them, less the narrow rows of the days that are not in the
+    # period they count in (fewer than reading the partial months' days).
     assert used > 20
     with app.app_context():
         filters = q.Filters(*periods()["15 Dec - 20 Mar"])
         source = q.plan(filters, q.scope_of(filters))
-        assert source.months == tuple(
-            date(2025, m, 1) if m > 6 else date(2026, m, 1) for m in (10, 11, 1, 2)
+        assert source.months == (
+            (date(2025, 9, 1), False),
+            (date(2025, 10, 1), False),
+            (date(2025, 11, 1), False),
+            (date(2025, 12, 1), True),
+            (date(2026, 1, 1), True),
+            (date(2026, 2, 1), True),
+            (date(2026, 3, 1), True),
         )
         assert source.ranges == (
-            (date(2025, 9, 10), date(2025, 9, 30)),
-            (date(2025, 12, 1), date(2025, 12, 31)),
-            (date(2026, 3, 1), date(2026, 3, 20)),
+            q.Days(date(2025, 9, 1), date(2025, 9, 9), counted=False, minus="previous"),
+            q.Days(date(2025, 12, 1), date(2025, 12, 14), minus="current"),
+            q.Days(
+                date(2026, 3, 21), date(2026, 3, 31), counted=False, minus="current"
+            ),
+        )
+        # A few days of a month: read directly.
+        filters = q.Filters(*periods()["10 Jan - 5 Feb"])
+        source = q.plan(filters, q.scope_of(filters))
+        assert source.months == ((date(2025, 12, 1), False), (date(2026, 1, 1), True))
+        assert source.ranges == (
+            q.Days(
+                date(2025, 12, 1), date(2025, 12, 13), counted=False, minus="previous"
+            ),
+            q.Days(date(2026, 1, 1), date(2026, 1, 9), minus="current"),
+            q.Days(date(2026, 2, 1), date(2026, 2, 5)),
         )
 
 
@@ -488,7 +512,7 @@ def test_a_merchant_linked_after_the_month_moves_its_complaint_there(
     assert by_month(app, january) == after
     with app.app_context():
         beijing = q.Filters(january, summaries_last_day(january), region="110000")
-        assert q.plan(beijing, q.scope_of(beijing)).months == (january,)
+        assert q.plan(beijing, q.scope_of(beijing)).months == ((january, True),)
         assert q.complaints_total(beijing).current == 1
 
 

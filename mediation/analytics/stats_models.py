@@ -211,8 +211,9 @@ class SpanMonth(db.Model):
     #: ... of which had a deadline, and of those kept it.
     with_deadline: Mapped[int] = mapped_column(Integer)
     on_time: Mapped[int] = mapped_column(Integer)
-    #: ``[[time bucket, spans], ...]`` by bucket (``stats_spans.time_bucket``):
-    #: a few hundred pairs, where the narrow table has a row per span.
+    #: ``[time bucket, spans, time bucket, spans, ...]`` by bucket
+    #: (``stats_spans.time_bucket``): a few hundred pairs, where the narrow
+    #: table has a row per span.
     times: Mapped[list] = mapped_column(JSON)
 
 

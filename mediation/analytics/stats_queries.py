@@ -120,24 +120,45 @@ def _dims(table: Any, filters: Filters) -> list[ColumnElement]:
     return conditions
 
 
-def _days(
-    column: Any, filters: Filters, source: Plan
-) -> tuple[list[ColumnElement], ColumnElement]:
-    """Return the narrow rows' conditions, one per range of days of the plan,
-    and the "in the current period" condition.
-
-    Each range is queried on its own: a range is one index range scan (an
-    index-only scan where the index carries the columns), where an ``OR`` of
-    ranges makes PostgreSQL visit the table's pages.
-    """
-    ranges = [column.between(start, end) for start, end in source.ranges]
-    return ranges, column >= filters.date_from
+def _in(column: Any, days: Days) -> ColumnElement:
+    """Return the condition of a range of narrow days (each range is queried on
+    its own: one index range scan, an index-only scan where the index carries
+    the columns, where an ``OR`` of ranges makes PostgreSQL visit the table)."""
+    return column.between(days.start, days.end)
 
 
 # Summaries or narrow rows -----------------------------------------------------------
 
 #: Groupings that are a scope of the monthly summaries.
 SCOPED = ("category", "province", "platform")
+CURRENT, PREVIOUS = "current", "previous"
+
+
+@dataclass(frozen=True)
+class Days:
+    """Days read from the narrow rows, and how their rows count.
+
+    :param counted: the days lie in a period: each row counts in the period
+        of its date.
+    :param minus: the days belong to a summarized month counted whole in this
+        period (``current``/``previous``): their rows are taken away from it.
+    """
+
+    start: date
+    end: date
+    counted: bool = True
+    minus: str | None = None
+
+    def spread(self, cur: list[int], prev: list[int]) -> tuple[list[int], list[int]]:
+        """Return what the values of the rows dated in the current and in the
+        previous period add to the current and to the previous period."""
+        take_cur = 1 if self.minus == CURRENT else 0
+        take_prev = 1 if self.minus == PREVIOUS else 0
+        keep = 1 if self.counted else 0
+        pairs = list(zip(cur, prev, strict=True))
+        to_cur = [(keep - take_cur) * c - take_cur * p for c, p in pairs]
+        to_prev = [(keep - take_prev) * p - take_prev * c for c, p in pairs]
+        return to_cur, to_prev
 
 
 @dataclass(frozen=True)
@@ -146,14 +167,19 @@ class Plan:
 
     :param scope: the summaries' scope (None: narrow rows only).
     :param key: the scope's key (None: every key, grouped by it).
-    :param months: whole months read from the summaries.
-    :param ranges: days (first, last) read from the narrow tables.
+    :param months: months read from the summaries, each with whether it counts
+        (whole) in the current period.
+    :param ranges: days read from the narrow tables.
     """
 
     scope: str | None
     key: str | None
-    months: tuple[date, ...]
-    ranges: tuple[tuple[date, date], ...]
+    months: tuple[tuple[date, bool], ...]
+    ranges: tuple[Days, ...]
+
+    @property
+    def current_months(self) -> list[date]:
+        return [month for month, current in self.months if current]
 
 
 def scope_of(filters: Filters, by: str | None = None) -> tuple[str, str | None] | None:
@@ -190,33 +216,88 @@ def scope_of(filters: Filters, by: str | None = None) -> tuple[str, str | None] 
     return name, key
 
 
-def plan(filters: Filters, scope: tuple[str, str | None] | None) -> Plan:
-    """Split both periods into summarized whole months and narrow day ranges.
+def _segments(month: date, filters: Filters) -> list[tuple[date, date, str | None]]:
+    """Return a month cut where the periods start and end: (first, last, the
+    period the days are in, None outside both)."""
+    start, end = filters.previous().date_from, filters.date_to
+    last = summaries.last_day(month)
+    cuts = {month, last + timedelta(days=1)}
+    cuts |= {d for d in (start, filters.date_from, end + timedelta(days=1))}
+    points = sorted(d for d in cuts if month <= d <= last + timedelta(days=1))
+    out = []
+    for first, following in zip(points, points[1:], strict=False):
+        upto = following - timedelta(days=1)
+        if upto < start or first > end:
+            side = None
+        else:
+            side = CURRENT if first >= filters.date_from else PREVIOUS
+        out.append((first, upto, side))
+    return out
 
-    A month is read from the summaries when it lies whole in one period and
-    its summaries are built and current; every other day from the narrow rows.
+
+def plan(
+    filters: Filters, scope: tuple[str, str | None] | None, *, per_day: bool = False
+) -> Plan:
+    """Split both periods into summarized months and narrow day ranges.
+
+    A month whose summaries are built and current is read from them when that
+    reads fewer narrow rows: counted whole in one period, less the rows of its
+    days outside that period (read from the narrow table; those in the other
+    period count there too). Other months, and every month without current
+    summaries, are read from the narrow rows of their days in the periods.
+
+    :param per_day: the query reads the summaries' complaints per day: a
+        summarized month needs no narrow rows at all.
     """
     start, end = filters.previous().date_from, filters.date_to
     if scope is None:
-        return Plan(None, None, (), ((start, end),))
+        return Plan(None, None, (), (Days(start, end),))
     built = summaries.summarized_months(start, end)
-    months: list[date] = []
-    ranges: list[tuple[date, date]] = []
-    for month in summaries.months_between(start, end):
-        first, last = max(month, start), min(summaries.last_day(month), end)
-        whole = first == month and last == summaries.last_day(month)
-        one_period = last < filters.date_from or first >= filters.date_from
-        if whole and one_period and month in built:
-            months.append(month)
-        elif ranges and ranges[-1][1] + timedelta(days=1) == first:
-            ranges[-1] = (ranges[-1][0], last)
+    months: list[tuple[date, bool]] = []
+    ranges: list[Days] = []
+
+    def add(days: Days) -> None:
+        last = ranges[-1] if ranges else None
+        if (
+            last is not None
+            and last == replace(last, counted=True, minus=None)
+            and days == replace(days, counted=True, minus=None)
+            and last.end + timedelta(days=1) == days.start
+        ):
+            ranges[-1] = Days(last.start, days.end)
         else:
-            ranges.append((first, last))
+            ranges.append(days)
+
+    for month in summaries.months_between(start, end):
+        segments = _segments(month, filters)
+        inside = [(a, b, side) for a, b, side in segments if side is not None]
+        if month in built and per_day:
+            months.append((month, False))
+            continue
+        size = (summaries.last_day(month) - month).days + 1
+        best: tuple[int, str] | None = None
+        for a, b, side in inside:
+            cost = size - ((b - a).days + 1)
+            if best is None or cost < best[0]:
+                best = (cost, side)
+        direct = sum((b - a).days + 1 for a, b, _side in inside)
+        if month not in built or best is None or direct <= best[0]:
+            for a, b, _side in inside:
+                add(Days(a, b))
+            continue
+        whole_in = best[1]
+        months.append((month, whole_in == CURRENT))
+        for a, b, side in segments:
+            if side != whole_in:
+                add(Days(a, b, counted=side is not None, minus=whole_in))
     return Plan(scope[0], scope[1], tuple(months), tuple(ranges))
 
 
 def _summary_where(model: Any, source: Plan) -> list[ColumnElement]:
-    where = [model.scope == source.scope, model.month.in_(source.months)]
+    where = [
+        model.scope == source.scope,
+        model.month.in_([month for month, _current in source.months]),
+    ]
     if source.key is not None:
         where.append(model.scope_key == source.key)
     return where
@@ -298,31 +379,32 @@ def complaints_by(
     :param limit: keep the first ``limit`` groups (merchants: the top ones).
     """
     source = plan(filters, _complaints_scope(filters, by))
-    ranges, current = _days(CaseStats.filed_on, filters, source)
+    current = CaseStats.filed_on >= filters.date_from
     group = group_column(CaseStats, by)
     cur = _count_if(current)
 
-    def query(days: ColumnElement) -> Any:
+    def query(days: Days) -> Any:
         return (
             db.select(group.label("key"), cur.label("cur"), _count_if(~current))
-            .where(days, *_dims(CaseStats, filters))
+            .where(_in(CaseStats.filed_on, days), *_dims(CaseStats, filters))
             .group_by(group)
         )
 
     if not source.months and limit is not None:
         return _top_complaints(filters, group, limit)
     if not source.months:  # one range: both periods
-        ordered = query(ranges[0]).order_by(cur.desc(), group.asc().nulls_last())
+        ordered = query(source.ranges[0]).order_by(cur.desc(), group.asc().nulls_last())
         return [Count(key, int(c), int(p)) for key, c, p in db.session.execute(ordered)]
     counts: dict[Any, list[int]] = defaultdict(lambda: [0, 0])
-    for item, c, p in _complaint_months(filters, source, by):
+    for item, c, p in _complaint_months(source, by):
         counts[_from_text(by, item)][0] += int(c)
         counts[_from_text(by, item)][1] += int(p)
-    for days in ranges:
+    for days in source.ranges:
         for key, c, p in db.session.execute(query(days)):
-            counts[key][0] += int(c)
-            counts[key][1] += int(p)
-    return _sorted_counts(counts, limit)
+            ([to_cur], [to_prev]) = days.spread([int(c)], [int(p)])
+            counts[key][0] += to_cur
+            counts[key][1] += to_prev
+    return _sorted_counts({k: v for k, v in counts.items() if any(v)}, limit)
 
 
 def _top_complaints(filters: Filters, group: Any, limit: int) -> list[Count]:
@@ -388,9 +470,9 @@ def _complaints_scope(filters: Filters, measure: str) -> tuple[str, str | None] 
     return scope
 
 
-def _complaint_months(filters: Filters, source: Plan, measure: str) -> Any:
+def _complaint_months(source: Plan, measure: str) -> Any:
     """Return (item, current, previous) complaints of the summarized months."""
-    current = CaseMonth.month >= filters.date_from
+    current = CaseMonth.month.in_(source.current_months)
     return db.session.execute(
         db.select(
             CaseMonth.item,
@@ -402,24 +484,39 @@ def _complaint_months(filters: Filters, source: Plan, measure: str) -> Any:
     ).all()
 
 
+def _per_day(filters: Filters) -> dict[date, int]:
+    """Return the complaints filed per day of both periods: the summaries'
+    complaints per day for the summarized months, the narrow rows otherwise."""
+    source = plan(filters, scope_of(filters), per_day=True)
+    per_day: dict[date, int] = defaultdict(int)
+    for days in source.ranges:
+        for day, n in db.session.execute(
+            db.select(CaseStats.filed_on, func.count())
+            .where(_in(CaseStats.filed_on, days), *_dims(CaseStats, filters))
+            .group_by(CaseStats.filed_on)
+        ):
+            per_day[day] += int(n)
+    if source.months:
+        first, last = filters.previous().date_from, filters.date_to
+        for item, n in db.session.execute(
+            db.select(CaseMonth.item, func.sum(CaseMonth.cases))
+            .where(
+                *_summary_where(CaseMonth, source),
+                CaseMonth.measure == "day",
+                # Days as text: ISO dates sort as the days do.
+                CaseMonth.item.between(first.isoformat(), last.isoformat()),
+            )
+            .group_by(CaseMonth.item)
+        ):
+            per_day[date.fromisoformat(item)] += int(n)
+    return per_day
+
+
 def complaints_total(filters: Filters) -> Count:
     """Return the complaints filed in the period and the previous one."""
-    source = plan(filters, scope_of(filters))
-    ranges, current = _days(CaseStats.filed_on, filters, source)
-    total = [0, 0]
-    for days in ranges:
-        row = db.session.execute(
-            db.select(_count_if(current), _count_if(~current)).where(
-                days, *_dims(CaseStats, filters)
-            )
-        ).one()
-        total[0] += int(row[0])
-        total[1] += int(row[1])
-    if source.months:
-        for _item, c, p in _complaint_months(filters, source, "category"):
-            total[0] += int(c)
-            total[1] += int(p)
-    return Count(None, total[0], total[1])
+    per_day = _per_day(filters)
+    current = sum(n for day, n in per_day.items() if day >= filters.date_from)
+    return Count(None, current, sum(per_day.values()) - current)
 
 
 @dataclass
@@ -474,23 +571,7 @@ def buckets_of(filters: Filters) -> list[Bucket]:
 def volume(filters: Filters) -> list[Bucket]:
     """Return complaints filed per day, week or month, with the previous period
     aligned bucket by bucket (the same offset into its period)."""
-    source = plan(filters, scope_of(filters))
-    ranges, _current = _days(CaseStats.filed_on, filters, source)
-    per_day: dict[date, int] = defaultdict(int)
-    for days in ranges:
-        for day, n in db.session.execute(
-            db.select(CaseStats.filed_on, func.count())
-            .where(days, *_dims(CaseStats, filters))
-            .group_by(CaseStats.filed_on)
-        ):
-            per_day[day] += int(n)
-    if source.months:
-        for item, n in db.session.execute(
-            db.select(CaseMonth.item, func.sum(CaseMonth.cases))
-            .where(*_summary_where(CaseMonth, source), CaseMonth.measure == "day")
-            .group_by(CaseMonth.item)
-        ):
-            per_day[date.fromisoformat(item)] += int(n)
+    per_day = _per_day(filters)
     buckets = buckets_of(filters)
     for bucket in buckets:
         bucket.current = _days_total(per_day, bucket.start, bucket.end)
@@ -529,32 +610,39 @@ def outcomes(filters: Filters, by: str | None = None) -> dict[Any, list[Outcome]
     :return: group key -> outcomes in :data:`OUTCOMES` order.
     """
     source = plan(filters, scope_of(filters, by))
-    ranges, current = _days(CaseStats.closed_on, filters, source)
+    current = CaseStats.closed_on >= filters.date_from
     group = group_column(CaseStats, by)
     columns = [
         CaseStats.outcome,
         _count_if(current),
-        _count_if(~current),
         _sum_if(current, CaseStats.recovered),
+        _count_if(~current),
         _sum_if(~current, CaseStats.recovered),
     ]
+    #: (key, outcome, cases, recovered in the period, the same before)
     rows: list[tuple[Any, ...]] = []
-    for days in ranges:
+    for days in source.ranges:
         query = (
             db.select(*_with_group(columns, group))
-            .where(days, *_dims(CaseStats, filters))
+            .where(_in(CaseStats.closed_on, days), *_dims(CaseStats, filters))
             .group_by(*([group] if group is not None else []), CaseStats.outcome)
         )
-        rows += [_keyed(row, group is not None) for row in db.session.execute(query)]
+        for key, name, *values in (
+            _keyed(row, group is not None) for row in db.session.execute(query)
+        ):
+            to_cur, to_prev = days.spread(
+                [int(v) for v in values[:2]], [int(v) for v in values[2:]]
+            )
+            rows.append((key, name, *to_cur, *to_prev))
     if source.months:
-        month_current = CaseMonth.month >= filters.date_from
+        month_current = CaseMonth.month.in_(source.current_months)
         summary = (
             db.select(
                 CaseMonth.scope_key,
                 CaseMonth.item,
                 _sum_if(month_current, CaseMonth.cases),
-                _sum_if(~month_current, CaseMonth.cases),
                 _sum_if(month_current, CaseMonth.amount),
+                _sum_if(~month_current, CaseMonth.cases),
                 _sum_if(~month_current, CaseMonth.amount),
             )
             .where(*_summary_where(CaseMonth, source), CaseMonth.measure == "outcome")
@@ -569,12 +657,25 @@ def outcomes(filters: Filters, by: str | None = None) -> dict[Any, list[Outcome]
             for key, item, *values in db.session.execute(summary)
         ]
     found: dict[Any, dict[str, Outcome]] = defaultdict(dict)
-    for key, name, cur, prev, rec, prev_rec in rows:
+    for key, name, cur, rec, prev, prev_rec in rows:
         entry = found[key].setdefault(name, Outcome(name or "other"))
         entry.current += int(cur)
-        entry.previous += int(prev)
         entry.recovered += int(rec)
+        entry.previous += int(prev)
         entry.previous_recovered += int(prev_rec)
+    # Rows taken away (days outside the period) may leave nothing behind.
+    found = defaultdict(
+        dict,
+        {
+            key: kept
+            for key, by_outcome in found.items()
+            if (
+                kept := {
+                    name: o for name, o in by_outcome.items() if o.current or o.previous
+                }
+            )
+        },
+    )
     if by is None:
         found.setdefault(None, {})
     result: dict[Any, list[Outcome]] = {}
@@ -626,21 +727,27 @@ class Satisfaction:
 def satisfaction(filters: Filters, by: str | None = None) -> dict[Any, Satisfaction]:
     """Return the distribution of ratings given in the period, per group."""
     source = plan(filters, scope_of(filters, by))
-    ranges, current = _days(CaseStats.rated_on, filters, source)
+    current = CaseStats.rated_on >= filters.date_from
     group = group_column(CaseStats, by)
     columns = [CaseStats.satisfaction, _count_if(current), _count_if(~current)]
     rows: list[tuple[Any, ...]] = []
-    for days in ranges:
+    for days in source.ranges:
         query = (
             db.select(*_with_group(columns, group))
             .where(
-                days, CaseStats.satisfaction.is_not(None), *_dims(CaseStats, filters)
+                _in(CaseStats.rated_on, days),
+                CaseStats.satisfaction.is_not(None),
+                *_dims(CaseStats, filters),
             )
             .group_by(*([group] if group is not None else []), CaseStats.satisfaction)
         )
-        rows += [_keyed(row, group is not None) for row in db.session.execute(query)]
+        for key, score, cur, prev in (
+            _keyed(row, group is not None) for row in db.session.execute(query)
+        ):
+            ([to_cur], [to_prev]) = days.spread([int(cur)], [int(prev)])
+            rows.append((key, score, to_cur, to_prev))
     if source.months:
-        month_current = CaseMonth.month >= filters.date_from
+        month_current = CaseMonth.month.in_(source.current_months)
         summary = (
             db.select(
                 CaseMonth.scope_key,
@@ -656,13 +763,19 @@ def satisfaction(filters: Filters, by: str | None = None) -> dict[Any, Satisfact
             for key, item, c, p in db.session.execute(summary)
         ]
     result: dict[Any, Satisfaction] = defaultdict(Satisfaction)
-    if by is None:
-        result[None] = Satisfaction()
     for key, score, cur, prev in rows:
         if score in range(1, 6):
             result[key].current[score] += int(cur)
             result[key].previous[score] += int(prev)
-    return dict(result)
+    # Rows taken away (days outside the period) may leave nothing behind.
+    found = {
+        key: value
+        for key, value in result.items()
+        if any(value.current.values()) or any(value.previous.values())
+    }
+    if by is None:
+        found.setdefault(None, Satisfaction())
+    return found
 
 
 # SLA ------------------------------------------------------------------------
@@ -682,6 +795,7 @@ class Sla:
     #: percentile, read off the histogram of 2 % buckets (within 1 %).
     median_seconds: float | None = None
     p90_seconds: float | None = None
+    previous_ended: int = 0
     previous_with_deadline: int = 0
     previous_on_time: int = 0
 
@@ -708,20 +822,22 @@ def sla(filters: Filters, by: str | None = None) -> dict[Any, list[Sla]]:
         period, in the order of :data:`~mediation.analytics.stats_labels.STAGES`.
     """
     source = plan(filters, scope_of(filters, by))
-    counts: list[tuple[Any, ...]] = []
+    #: (key, stage) -> ended, with a deadline, on time; the same before.
+    counts: dict[tuple[Any, str], list[int]] = defaultdict(lambda: [0] * 6)
     times: dict[tuple[Any, str], dict[int, int]] = defaultdict(lambda: defaultdict(int))
-    if source.ranges:
-        counts += _narrow_sla(filters, by, source, times)
+    _narrow_sla(filters, by, source, counts, times)
     if source.months:
-        counts += _summary_sla(filters, by, source, times)
+        _summary_sla(by, source, counts, times)
     found: dict[Any, dict[str, Sla]] = defaultdict(dict)
-    for key, stage, ended, with_deadline, on_time, prev_with, prev_on in counts:
-        row = found[key].setdefault(stage, Sla(stage))
-        row.ended += int(ended)
-        row.with_deadline += int(with_deadline)
-        row.on_time += int(on_time)
-        row.previous_with_deadline += int(prev_with)
-        row.previous_on_time += int(prev_on)
+    for (key, stage), values in counts.items():
+        if values[0] or values[3]:  # rows taken away may leave nothing behind
+            found[key][stage] = Sla(
+                stage,
+                *values[:3],
+                previous_ended=values[3],
+                previous_with_deadline=values[4],
+                previous_on_time=values[5],
+            )
     for (key, stage), histogram in times.items():
         if stage in found.get(key, {}):
             found[key][stage].median_seconds = spans.histogram_percentile(
@@ -743,52 +859,53 @@ def _narrow_sla(
     filters: Filters,
     by: str | None,
     source: Plan,
+    counts: dict[tuple[Any, str], list[int]],
     times: dict[tuple[Any, str], dict[int, int]],
-) -> list[tuple[Any, ...]]:
-    """Read the plan's narrow days: the counts (returned, keyed) and the
-    current period's histogram of time to act (added to ``times``)."""
-    ranges, current = _days(StageSpan.ended_on, filters, source)
+) -> None:
+    """Add the plan's narrow days to the counts and to the current period's
+    histogram of time to act."""
+    current = StageSpan.ended_on >= filters.date_from
     group = group_column(StageSpan, by)
     has_deadline = StageSpan.on_time.is_not(None)
     kept = StageSpan.on_time.is_(True)
     keys = [*([group] if group is not None else []), StageSpan.stage]
-    counts: list[tuple[Any, ...]] = []
-    for days in ranges:
+    columns = [
+        _count_if(side)
+        for side in (current, ~current)
+        for side in (side, and_(side, has_deadline), and_(side, kept))
+    ]
+    for days in source.ranges:
         # Per time bucket: the counts add up per stage, the current period's
         # make the histogram (one pass over the range).
         query = (
-            db.select(
-                *keys,
-                StageSpan.time_bucket,
-                _count_if(current),
-                _count_if(and_(current, has_deadline)),
-                _count_if(and_(current, kept)),
-                _count_if(and_(~current, has_deadline)),
-                _count_if(and_(~current, kept)),
-            )
-            .where(days, *_dims(StageSpan, filters))
+            db.select(*keys, StageSpan.time_bucket, *columns)
+            .where(_in(StageSpan.ended_on, days), *_dims(StageSpan, filters))
             .group_by(*keys, StageSpan.time_bucket)
         )
         if by == "status":
             query = query.join(CaseStats, CaseStats.case_id == StageSpan.case_id)
         for row in db.session.execute(query):
             key = row[0] if group is not None else None
-            stage, bucket, ended, *values = row[-7:]
-            if ended:
-                times[(key, stage)][bucket] += int(ended)
-            counts.append((key, stage, ended, *values))
-    return counts
+            stage, bucket, *values = row[-8:]
+            to_cur, to_prev = days.spread(
+                [int(v) for v in values[:3]], [int(v) for v in values[3:]]
+            )
+            if to_cur[0]:
+                times[(key, stage)][bucket] += to_cur[0]
+            total = counts[(key, stage)]
+            for n, value in enumerate((*to_cur, *to_prev)):
+                total[n] += value
 
 
 def _summary_sla(
-    filters: Filters,
     by: str | None,
     source: Plan,
+    counts: dict[tuple[Any, str], list[int]],
     times: dict[tuple[Any, str], dict[int, int]],
-) -> list[tuple[Any, ...]]:
-    """Read the plan's summarized months: the counts and the histogram."""
+) -> None:
+    """Add the plan's summarized months to the counts and the histogram."""
     m = SpanMonth
-    current = m.month >= filters.date_from
+    current = m.month.in_(source.current_months)
     rows = db.session.execute(
         db.select(
             m.scope_key,
@@ -801,17 +918,16 @@ def _summary_sla(
             case((current, m.times), else_=None),
         ).where(*_summary_where(m, source))
     )
-    counts = []
-    for scope_key, stage, is_current, ended, with_deadline, on_time, pairs in rows:
+    for scope_key, stage, is_current, *values, pairs in rows:
         key = _from_text(by, scope_key) if by else None
+        total = counts[(key, stage)]
+        for n, value in enumerate(values, start=0 if is_current else 3):
+            total[n] += value
         if is_current:
-            counts.append((key, stage, ended, with_deadline, on_time, 0, 0))
             histogram = times[(key, stage)]
-            for bucket, n in pairs:
+            flat = iter(pairs)
+            for bucket, n in zip(flat, flat, strict=True):
                 histogram[bucket] += n
-        else:
-            counts.append((key, stage, 0, 0, 0, with_deadline, on_time))
-    return counts
 
 
 def percentile(sorted_values: list[int] | list[float], p: float) -> float | None:

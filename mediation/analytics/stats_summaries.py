@@ -231,9 +231,11 @@ def _span_rows(month: date) -> list[dict[str, Any]]:
         row["spans"] += int(spans)
         row["with_deadline"] += int(with_deadline)
         row["on_time"] += int(on_time)
-        row["times"].append([int(bucket), int(spans)])
+        row["times"].append((int(bucket), int(spans)))
     for row in rows.values():
-        row["times"].sort()
+        # Flat: one list of ints per row (no list per bucket: reading a year of
+        # them must not make the garbage collector walk the whole process).
+        row["times"] = [n for pair in sorted(row["times"]) for n in pair]
     return list(rows.values())
 
 
