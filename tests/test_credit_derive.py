@@ -2,7 +2,9 @@
 
 ``recompute-credit`` reads only the events ``derive`` can use
 (:func:`ledger.derive_reads`: :data:`ledger.DERIVE_ACTIONS`,
-:data:`ledger.DERIVE_ENTERING`). These property-based tests generate timelines
+:data:`ledger.DERIVE_ENTERING`), and of those only the ``data`` of the ones whose
+data it reads (:func:`ledger.derive_reads_data`). These property-based tests
+generate timelines
 that follow the lifecycle table (and, for good measure, timelines that follow
 nothing) and check that ``derive`` gives the same facts, ``data`` included,
 from the filtered timeline as from the whole one. Pure: no database.
@@ -198,9 +200,12 @@ def facts_of(case: CaseRow, events: list[EventRow]) -> list[tuple]:
 
 
 def as_read(events: list[EventRow]) -> list[EventRow]:
-    """The timeline as ``recompute-credit`` reads it."""
+    """The timeline as ``recompute-credit`` reads it: the events ``derive`` can
+    read, and the ``data`` of those whose data it reads."""
     return [
         event
+        if ledger.derive_reads_data(event.action, event.from_status, event.to_status)
+        else event._replace(data=None)
         for event in events
         if ledger.derive_reads(event.action, event.from_status, event.to_status)
     ]

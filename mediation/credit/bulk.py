@@ -301,9 +301,18 @@ def _sync_ledger(
             for case in chunk:
                 facts = derive(case, timelines.get(case.id, ()))
                 have = existing.get(case.id)
-                if have is None and not facts:
-                    continue
-                have = have or {}
+                if have is None:
+                    if not facts:
+                        continue
+                    have = {}
+                elif len(have) == len(facts):  # the usual: nothing to change
+                    for fact in facts:
+                        row = have.get((fact.merchant_id, fact.kind))
+                        if row is None or row[1] != fact.occurred_at:
+                            break
+                    else:
+                        continue
+                # derive gives one fact per (merchant, kind)
                 wanted = {(f.merchant_id, f.kind): f for f in facts}
                 for key, (row_id, _) in have.items():
                     if key not in wanted:
@@ -429,6 +438,22 @@ def derive_reads() -> ColumnElement[bool]:
     )
 
 
+def derive_reads_data() -> ColumnElement[bool]:
+    """Return the SQL condition of the events whose ``data``
+    :func:`~mediation.credit.ledger.derive` reads
+    (:func:`mediation.credit.ledger.derive_reads_data`)."""
+    return or_(
+        CaseEvent.action.in_(sorted(ledger.DERIVE_DATA_ACTIONS)),
+        and_(
+            CaseEvent.to_status.in_(sorted(ledger.DERIVE_DATA_ENTERING)),
+            or_(
+                CaseEvent.from_status.is_(None),
+                CaseEvent.from_status != CaseEvent.to_status,
+            ),
+        ),
+    )
+
+
 def _postgresql_sql(clause: ColumnElement[Any]) -> str:
     """A condition as PostgreSQL text with its constants inlined (the ledger's
     own names, never input)."""
@@ -482,7 +507,9 @@ def _timelines_postgresql(
     stored and made aware when read (:class:`_Event`): a third of the cost of
     SQLAlchemy rows.
     """
-    columns = ", ".join(f"{c}::text" if c == "data" else c for c in EVENT_COLUMNS)
+    # The data of the events whose data derive reads (the rest stays unread).
+    data = f"CASE WHEN {_postgresql_sql(derive_reads_data())} THEN data::text END"
+    columns = ", ".join(data if c == "data" else c for c in EVENT_COLUMNS)
     where = "case_id = ANY(%s)" if ids is not None else "case_id BETWEEN %s AND %s"
     with driver.cursor() as cursor:
         cursor.execute(
@@ -962,14 +989,33 @@ def _stream_ledger() -> Iterator[tuple[int, list[_EntryRow]]]:
             )
 
 
+#: The standings' columns an upsert writes (in this order).
+STANDING_COLUMNS = (
+    "merchant_id",
+    "score_tenths",
+    "grade",
+    "listed",
+    "trusted",
+    "next_change_at",
+    "explanation",
+    "updated_at",
+)
+
+
 def _upsert_standings(rows: list[dict[str, Any]]) -> None:
-    """INSERT or UPDATE standings (a live update may have added one meanwhile)."""
+    """INSERT or UPDATE standings (a live update may have added one meanwhile).
+
+    On PostgreSQL through ``COPY`` into a temporary table, then one
+    ``INSERT ... SELECT ... ON CONFLICT``; elsewhere in executemany batches.
+    """
     if not rows:
         return
-    if db.session.get_bind().dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
+    driver = _driver()
+    if driver is not None:
+        _upsert_standings_postgresql(driver, rows)
+        return
+    from sqlalchemy.dialects.sqlite import insert
+
     for start in range(0, len(rows), WRITE_BATCH):
         statement = insert(CreditStanding.__table__)
         statement = statement.on_conflict_do_update(
@@ -988,3 +1034,41 @@ def _upsert_standings(rows: list[dict[str, Any]]) -> None:
             },
         )
         db.session.execute(statement, rows[start : start + WRITE_BATCH])
+
+
+def _upsert_standings_postgresql(driver: Any, rows: list[dict[str, Any]]) -> None:
+    table = CreditStanding.__tablename__
+    columns = ", ".join(STANDING_COLUMNS)
+    changed = ", ".join(f"{c} = EXCLUDED.{c}" for c in STANDING_COLUMNS[1:])
+
+    def text(value: Any) -> str:
+        if value is None:
+            return "\\N"
+        if isinstance(value, bool):
+            return "t" if value else "f"
+        if isinstance(value, datetime):
+            return _naive(value).isoformat()
+        if isinstance(value, dict):
+            return json.dumps(value).replace(BACKSLASH, BACKSLASH * 2)
+        return str(value)  # numbers, and grades (letters)
+
+    with driver.cursor() as cursor:
+        cursor.execute(
+            "CREATE TEMPORARY TABLE credit_standings_upsert "
+            f"(LIKE {table} INCLUDING DEFAULTS) ON COMMIT DROP"
+        )
+        copying = f"COPY credit_standings_upsert ({columns}) FROM STDIN"
+        with cursor.copy(copying) as copy:
+            for start in range(0, len(rows), WRITE_BATCH):
+                copy.write(
+                    "".join(
+                        "\t".join(text(row[c]) for c in STANDING_COLUMNS) + "\n"
+                        for row in rows[start : start + WRITE_BATCH]
+                    )
+                )
+        cursor.execute(
+            f"INSERT INTO {table} ({columns}) "
+            f"SELECT {columns} FROM credit_standings_upsert ORDER BY merchant_id "
+            f"ON CONFLICT (merchant_id) DO UPDATE SET {changed}"
+        )
+        cursor.execute("DROP TABLE credit_standings_upsert")

@@ -108,11 +108,28 @@ DERIVE_ACTIONS = frozenset(
 DERIVE_ENTERING = frozenset({lc.CLOSED_NONCOMPLIANT, lc.RESOLVED})
 
 
+#: Of those, the events whose ``data`` :func:`derive` reads: with these actions,
+#: or entering this status. It never looks at the others' ``data``, which bulk
+#: reads may leave out (tested as above).
+DERIVE_DATA_ACTIONS = frozenset(
+    {"expire", "accept_proposal", "decline_proposal", "issue_award", "correct_award"}
+)
+DERIVE_DATA_ENTERING = frozenset({lc.CLOSED_NONCOMPLIANT})
+
+
 def derive_reads(action: str, from_status: str | None, to_status: str) -> bool:
     """Say whether :func:`derive` can read a timeline event (see
     :data:`DERIVE_ACTIONS`)."""
     return action in DERIVE_ACTIONS or (
         to_status in DERIVE_ENTERING and from_status != to_status
+    )
+
+
+def derive_reads_data(action: str, from_status: str | None, to_status: str) -> bool:
+    """Say whether :func:`derive` can read the ``data`` of a timeline event (see
+    :data:`DERIVE_DATA_ACTIONS`)."""
+    return action in DERIVE_DATA_ACTIONS or (
+        to_status in DERIVE_DATA_ENTERING and from_status != to_status
     )
 
 
