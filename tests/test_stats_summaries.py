@@ -10,13 +10,16 @@ The late changes go through the real case services.
 
 from __future__ import annotations
 
+import os
 import random
+import threading
 from dataclasses import asdict
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from sqlalchemy import text
 
 from mediation import clock
 from mediation.analytics import dashboard_charts as charts
@@ -601,3 +604,122 @@ def test_the_live_path_never_writes_a_summary(app, make_user, make_merchant, mak
             count = db.select(db.func.count()).select_from(model)
             assert db.session.scalar(count) == 0
         assert len(db.session.scalars(db.select(StageSpan)).all()) == 2
+
+
+# PostgreSQL: a derivation and a late change at the same time --------------------
+
+ON_POSTGRES = os.environ.get("TEST_DATABASE_URL", "").startswith("postgresql")
+
+
+def _wait_for_a_lock_wait(app) -> None:
+    """Return once another session waits for a row lock (or fail after 30 s)."""
+    with app.app_context():
+        for _ in range(600):
+            waiting = db.session.scalar(
+                text(
+                    "SELECT count(*) FROM pg_stat_activity "
+                    "WHERE wait_event_type = 'Lock' AND datname = current_database()"
+                )
+            )
+            db.session.rollback()
+            if waiting:
+                return
+            threading.Event().wait(0.05)
+    raise AssertionError("no session waited for the month's row")
+
+
+def _late_change(month: date) -> None:
+    """Move one span of ``month`` to another category and mark the month."""
+    span = db.session.scalars(
+        db.select(StageSpan)
+        .where(StageSpan.ended_on.between(month, stats_summaries.last_day(month)))
+        .order_by(StageSpan.id)
+        .limit(1)
+    ).one()
+    span.category = "other"
+    db.session.flush()
+    stats_summaries.mark_stale([span.ended_on])
+
+
+def _consistent(app, month: date) -> None:
+    """The month is stale, or its summaries give the narrow rows' numbers."""
+    with app.test_request_context("/?lang=en"):
+        if db.session.get(StatsMonth, month).is_stale:
+            return
+        for category in ("other", None):
+            filters = q.Filters(
+                month, stats_summaries.last_day(month), category=category
+            )
+            assert q.plan(filters, q.scope_of(filters)).months
+            summarized = everything(filters)
+            narrow_only()
+            assert summarized == everything(filters)
+            db.session.rollback()
+
+
+@pytest.mark.skipif(not ON_POSTGRES, reason="row locks: PostgreSQL")
+def test_a_derivation_waits_for_a_late_change_in_progress(app, history):
+    january = date(2026, 1, 1)
+    errors: list[BaseException] = []
+
+    def derive() -> None:
+        try:
+            with app.app_context():
+                stats_summaries.summarize_month(january, now=NOW)
+                db.session.commit()
+        except BaseException as error:  # reported by the test thread
+            errors.append(error)
+
+    with app.app_context():
+        _late_change(january)  # not committed yet: holds January's row
+        worker = threading.Thread(target=derive)
+        worker.start()
+        _wait_for_a_lock_wait(app)
+        db.session.commit()
+    worker.join()
+    assert not errors
+    # The derivation ran after the change committed: current and right.
+    with app.app_context():
+        assert db.session.get(StatsMonth, january).is_stale is False
+    _consistent(app, january)
+
+
+@pytest.mark.skipif(not ON_POSTGRES, reason="row locks: PostgreSQL")
+def test_a_late_change_during_a_derivation_leaves_the_month_stale(app, history):
+    january = date(2026, 1, 1)
+    derived, release = threading.Event(), threading.Event()
+    errors: list[BaseException] = []
+
+    def derive() -> None:
+        try:
+            with app.app_context():
+                stats_summaries.summarize_month(january, now=NOW)
+                derived.set()
+                release.wait(30)
+                db.session.commit()
+        except BaseException as error:
+            errors.append(error)
+            derived.set()
+
+    def change() -> None:
+        try:
+            with app.app_context():
+                _late_change(january)
+                db.session.commit()
+        except BaseException as error:
+            errors.append(error)
+
+    worker = threading.Thread(target=derive)
+    worker.start()
+    derived.wait(30)
+    changer = threading.Thread(target=change)
+    changer.start()
+    _wait_for_a_lock_wait(app)  # the change waits for the derivation's row
+    release.set()
+    worker.join()
+    changer.join()
+    assert not errors
+    # The derivation did not see the change: the month says so.
+    with app.app_context():
+        assert db.session.get(StatsMonth, january).is_stale is True
+    _consistent(app, january)
