@@ -229,10 +229,14 @@ def narrow_only() -> None:
 
 
 def test_summaries_give_the_numbers_of_the_narrow_tables(app, history):
+    """Every number, for every filter the summaries answer (the others, and
+    the month running now, read the narrow rows only)."""
     used = 0
     for period, (start, end) in periods().items():
         for name, kw in filter_sets(history).items():
             filters = q.Filters(start, end, **kw)
+            if q.scope_of(filters) is None or period == "this month":
+                continue
             with app.test_request_context("/?lang=en"):
                 source = q.plan(filters, q.scope_of(filters))
                 used += len(source.months)
@@ -294,8 +298,8 @@ def test_the_top_merchants_are_those_of_the_full_ordering(app, history):
                         assert top == everyone[:limit], (period, name, by, limit)
 
 
-def test_which_filters_the_summaries_answer(app, history):
-    p1 = history["p1"].id
+def test_which_filters_the_summaries_answer(app):
+    p1 = 7
     month = (date(2026, 1, 1), date(2026, 1, 31))
     with app.app_context():
         assert q.scope_of(q.Filters(*month)) == ("all", "")
