@@ -20,6 +20,7 @@ from mediation import labels
 from mediation.analytics import stats_labels
 from mediation.analytics import stats_queries as q
 from mediation.analytics import stats_regions as regions
+from mediation.analytics import stats_spans as spans
 from mediation.extensions import db
 from mediation.formatting import yuan
 from mediation.merchants.models import Merchant
@@ -429,7 +430,12 @@ def sla_chart(filters: q.Filters) -> Chart:
             "Stages that ended in the period. Time to act runs from the start of "
             "the stage to the action that ended it, without the time the clock "
             "stood still (waiting for the consumer's evidence or an answer to the "
-            "arbitrator). A stage ended by its deadline passing counts as overdue."
+            "arbitrator). A stage ended by its deadline passing counts as overdue. "
+            "The median and the 90th percentile are read off a histogram of the "
+            "times to act (steps %(step)s apart): within %(error)s of the exact "
+            "values.",
+            step=format_percent(spans.BUCKET_RATIO - 1),
+            error=format_percent(spans.PERCENTILE_ERROR),
         ),
     )
 
