@@ -70,9 +70,11 @@ CHUNK = 5000
 WRITE_BATCH = 5000
 #: Ledger rows fetched at a time while streaming it for the standings.
 STREAM_BATCH = 20000
-#: Read ahead on a second connection when the transaction allows it (off: one
-#: connection, one step after the other; the result is the same).
+#: Read ahead on other connections when the transaction allows it (off: one
+#: connection, one step after the other; the result is the same), and on how
+#: many (each reads a chunk of its own).
 READ_AHEAD = True
+READERS = 2
 
 #: What :func:`~mediation.credit.ledger.derive` reads of a case and of its events.
 #: Rows with these attribute names stand in for the ORM objects; a rule that
@@ -204,17 +206,25 @@ def _driver() -> Any | None:
 
 
 class _Reader:
-    """Reads on a second PostgreSQL connection, in the session transaction's
-    snapshot, in a thread: :meth:`submit` runs a function of the psycopg
-    connection there and returns its future. Tasks run one at a time, in order.
+    """Reads on other PostgreSQL connections, in the session transaction's
+    snapshot, each in its own thread (a lane): :meth:`submit` runs a function of
+    a lane's psycopg connection there and returns its future. A lane runs its
+    tasks one at a time, in order; the lanes run side by side.
 
-    Only when the transaction has written nothing yet: the second connection
-    sees what the transaction saw when it began, not what it wrote.
+    Only when the transaction has written nothing yet: the other connections
+    see what the transaction saw when it began, not what it wrote.
     """
 
-    def __init__(self, connection: Any) -> None:
-        self._connection = connection  # SQLAlchemy's pooled DB-API connection
-        self._executor = ThreadPoolExecutor(1, thread_name_prefix="credit-reader")
+    def __init__(self, connections: list[Any]) -> None:
+        self._connections = connections  # SQLAlchemy's pooled DB-API connections
+        self._lanes = [
+            ThreadPoolExecutor(1, thread_name_prefix=f"credit-reader-{n}")
+            for n in range(len(connections))
+        ]
+
+    @property
+    def lanes(self) -> int:
+        return len(self._lanes)
 
     @classmethod
     @contextlib.contextmanager
@@ -235,30 +245,38 @@ class _Reader:
             return
         from psycopg import IsolationLevel, sql
 
-        connection = db.engine.raw_connection()
-        other = connection.driver_connection
+        connections: list[Any] = []
         reader = None
         try:
-            other.rollback()
-            other.isolation_level = IsolationLevel.REPEATABLE_READ
-            other.read_only = True
-            # The first statement of its transaction: the same snapshot as ours.
-            other.execute(
-                sql.SQL("SET TRANSACTION SNAPSHOT {}").format(sql.Literal(snapshot))
-            )
-            reader = cls(connection)
+            for _ in range(READERS):
+                connection = db.engine.raw_connection()
+                connections.append(connection)
+                other = connection.driver_connection
+                other.rollback()
+                other.isolation_level = IsolationLevel.REPEATABLE_READ
+                other.read_only = True
+                # The first statement of its transaction: our snapshot.
+                other.execute(
+                    sql.SQL("SET TRANSACTION SNAPSHOT {}").format(sql.Literal(snapshot))
+                )
+            reader = cls(connections)
             yield reader
         finally:
             if reader is not None:
-                reader._executor.shutdown(wait=True, cancel_futures=True)
-            with contextlib.suppress(Exception):
-                other.rollback()
-                other.isolation_level = None
-                other.read_only = None
-            connection.close()
+                for lane in reader._lanes:
+                    lane.shutdown(wait=True, cancel_futures=True)
+            for connection in connections:
+                other = connection.driver_connection
+                with contextlib.suppress(Exception):
+                    other.rollback()
+                    other.isolation_level = None
+                    other.read_only = None
+                connection.close()
 
-    def submit(self, work: Callable[[Any], Any]) -> Future:
-        return self._executor.submit(work, self._connection.driver_connection)
+    def submit(self, work: Callable[[Any], Any], lane: int = 0) -> Future:
+        """Run ``work(connection)`` in a lane (taken modulo the lanes)."""
+        lane %= len(self._lanes)
+        return self._lanes[lane].submit(work, self._connections[lane].driver_connection)
 
 
 # The ledger -----------------------------------------------------------------
@@ -349,77 +367,88 @@ def _merchant_kinds() -> Sequence[Any]:
 
 
 def _chunks(case_ids: Iterable[int] | None, reader: _Reader | None) -> Iterator[Chunk]:
-    """Yield cases in id order, CHUNK at a time, with their timelines and their
-    ledger rows; with a reader, the next chunk is read while this one is used."""
+    """Yield cases in id order, CHUNK ids at a time, with their timelines and
+    their ledger rows; with a reader, the next chunks are read (one per lane)
+    while this one is used."""
+    driver = _driver()
     if case_ids is not None:
         wanted = sorted(set(case_ids))
-        batches = [
-            wanted[start : start + CHUNK] for start in range(0, len(wanted), CHUNK)
+        ranges: list[dict[str, Any]] = [
+            {"ids": wanted[start : start + CHUNK]}
+            for start in range(0, len(wanted), CHUNK)
         ]
-
-        def read(driver: Any, n: int) -> Chunk | None:
-            if n >= len(batches):
-                return None
-            ids = batches[n]
-            return (
-                _cases(driver, ids=ids),
-                _timelines(driver, ids=ids),
-                _ledger_rows(driver, ids=ids),
-            )
-
     else:
+        # Id ranges, known in advance, so several can be read at once.
+        if driver is not None:
+            with driver.cursor() as cursor:
+                cursor.execute(f"SELECT min(id), max(id) FROM {Case.__tablename__}")
+                first, last = cursor.fetchone()
+        else:
+            first, last = db.session.execute(
+                db.select(func.min(Case.id), func.max(Case.id))
+            ).one()
+        ranges = (
+            []
+            if first is None
+            else [
+                {"low": low, "high": min(low + CHUNK - 1, last)}
+                for low in range(first, last + 1, CHUNK)
+            ]
+        )
 
-        def read(driver: Any, after: int) -> Chunk | None:
-            chunk = _cases(driver, after=after)
-            if not chunk:
-                return None
-            low, high = chunk[0].id, chunk[-1].id
-            return (
-                chunk,
-                _timelines(driver, low=low, high=high),
-                _ledger_rows(driver, low=low, high=high),
-            )
+    def read(driver: Any, where: dict[str, Any]) -> Chunk:
+        return (
+            _cases(driver, **where),
+            _timelines(driver, **where),
+            _ledger_rows(driver, **where),
+        )
 
-    def following(position: int, chunk: Chunk) -> int:
-        # The next position: the next batch of ids, or the cases after this chunk.
-        return position + 1 if case_ids is not None else chunk[0][-1].id
-
-    position = 0
     if reader is None:
-        driver = _driver()
-        while (chunk := read(driver, position)) is not None:
+        for where in ranges:
+            chunk = read(driver, where)
             if chunk[0]:
                 yield chunk
-            position = following(position, chunk)
         return
-    ahead = reader.submit(lambda driver, at=position: read(driver, at))
-    while (chunk := ahead.result()) is not None:
-        position = following(position, chunk)
-        ahead = reader.submit(lambda driver, at=position: read(driver, at))
+    ahead = [
+        reader.submit(lambda driver, w=where: read(driver, w), lane=n)
+        for n, where in enumerate(ranges[: reader.lanes])
+    ]
+    for n in range(len(ranges)):
+        chunk = ahead.pop(0).result()
+        following = n + reader.lanes
+        if following < len(ranges):
+            ahead.append(
+                reader.submit(
+                    lambda driver, w=ranges[following]: read(driver, w), lane=following
+                )
+            )
         if chunk[0]:
             yield chunk
 
 
 def _cases(
-    driver: Any | None, *, ids: Sequence[int] | None = None, after: int | None = None
+    driver: Any | None,
+    *,
+    ids: Sequence[int] | None = None,
+    low: int | None = None,
+    high: int | None = None,
 ) -> list[_CaseRow]:
-    """Return the chunk's cases: ``ids``, or the next CHUNK ids after ``after``."""
+    """Return the chunk's cases: ``ids``, or those from ``low`` to ``high``."""
     if driver is not None:  # plain columns: the driver's values are the ORM's
-        where = "id = ANY(%s)" if ids is not None else "id > %s"
+        where = "id = ANY(%s)" if ids is not None else "id BETWEEN %s AND %s"
         with driver.cursor() as cursor:
             cursor.execute(
                 f"SELECT {', '.join(CASE_COLUMNS)} FROM {Case.__tablename__} "
-                f"WHERE {where} ORDER BY id LIMIT %s",
-                (list(ids) if ids is not None else after, CHUNK),
+                f"WHERE {where} ORDER BY id",
+                (list(ids),) if ids is not None else (low, high),
             )
             return list(map(_CaseRow._make, cursor.fetchall()))
     query = db.select(*(getattr(Case, name) for name in CASE_COLUMNS))
     if ids is not None:
         query = query.where(Case.id.in_(ids))
     else:
-        query = query.where(Case.id > after)
-    query = query.order_by(Case.id).limit(CHUNK)
-    return [_CaseRow(*row) for row in db.session.execute(query)]
+        query = query.where(Case.id.between(low, high))
+    return [_CaseRow(*row) for row in db.session.execute(query.order_by(Case.id))]
 
 
 def derive_reads() -> ColumnElement[bool]:
@@ -965,15 +994,22 @@ def _stream_ledger() -> Iterator[tuple[int, list[_EntryRow]]]:
             yield merchant_id, [_EntryRow(*row[1:]) for row in group]
         return
     # A server-side cursor in the same transaction, fetched a batch at a time
-    # (iterating it row by row costs a Python call per row); times made aware
-    # as the ORM makes them.
+    # (iterating it row by row costs a Python call per row), the next batch
+    # fetched in a thread while this one is used (the connection is free
+    # meanwhile: the database sorts and sends while the model computes); times
+    # made aware as the ORM makes them.
     compiled = query.compile(dialect=db.session.get_bind().dialect)
     new = tuple.__new__
-    with driver.cursor(name="credit_ledger_stream") as cursor:
+    with (
+        driver.cursor(name="credit_ledger_stream") as cursor,
+        ThreadPoolExecutor(1, thread_name_prefix="credit-stream") as fetcher,
+    ):
         cursor.execute(str(compiled), compiled.params)
 
         def rows() -> Iterator[tuple[Any, ...]]:
-            while batch := cursor.fetchmany(STREAM_BATCH):
+            ahead = fetcher.submit(cursor.fetchmany, STREAM_BATCH)
+            while batch := ahead.result():
+                ahead = fetcher.submit(cursor.fetchmany, STREAM_BATCH)
                 yield from batch
 
         for merchant_id, group in itertools.groupby(rows(), key=lambda r: r[0]):
