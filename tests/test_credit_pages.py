@@ -870,3 +870,34 @@ def test_api_pages_through_a_large_ledger(app, client, world, make_merchant):
         response = client.get(f"{base}?{query}")
         assert response.status_code == 400, query
         assert response.get_json()["error"]["code"] == code
+
+
+def test_the_record_counts_local_years_and_orders_categories(app, world, make_case):
+    """Filing times are UTC, years local (Shanghai); categories by complaints."""
+    from zoneinfo import ZoneInfo
+
+    tea = world["tea"]
+    for at, category in (
+        (datetime(2024, 12, 31, 15, 59, tzinfo=UTC), "delivery"),  # 2024 local
+        (datetime(2024, 12, 31, 16, 0, tzinfo=UTC), "delivery"),  # 2025 local
+        (datetime(2025, 6, 1, 2, 0, tzinfo=UTC), "counterfeit"),
+        (datetime(2025, 6, 2, 2, 0, tzinfo=UTC), "after_sales"),
+        (datetime(2025, 6, 3, 2, 0, tzinfo=UTC), "counterfeit"),
+    ):
+        clock.freeze(at)
+        make_case(
+            world["zhang"],
+            tea,
+            category=category,
+            order_ref=f"O-{at:%j%H}",
+            order_date=(at - timedelta(days=3)).date(),
+        )
+    with app.app_context():
+        record = queries.complaint_record(tea.id, zone=ZoneInfo("Asia/Shanghai"))
+    assert [(r.key, r.filed) for r in record.by_category] == [
+        ("counterfeit", 2),
+        ("delivery", 2),
+        ("after_sales", 1),
+    ]
+    assert [(r.key, r.filed) for r in record.by_year] == [(2024, 1), (2025, 4)]
+    assert record.total.filed == 5

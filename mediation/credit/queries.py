@@ -367,12 +367,11 @@ def _side(merchant_id: int):
     return ledger.side_cases(merchant_id)
 
 
-def _year_bounds(merchant_id: int, zone: ZoneInfo) -> list[tuple[int, datetime]]:
-    """Return (year, its first instant in UTC) for every local year with cases."""
+def _year_bounds(zone: ZoneInfo) -> list[tuple[int, datetime]]:
+    """Return (year, its first instant in UTC) for every local year from the
+    first case filed to the last (two lookups in the filing-time index)."""
     first, last = db.session.execute(
-        db.select(func.min(Case.filed_at), func.max(Case.filed_at)).where(
-            _side(merchant_id)
-        )
+        db.select(func.min(Case.filed_at), func.max(Case.filed_at))
     ).one()
     if first is None:
         return []
@@ -390,6 +389,8 @@ def complaint_record(merchant_id: int, *, zone: ZoneInfo) -> ComplaintRecord:
     - resolved: closed as resolved (directly, in mediation or by a complied award);
     - awards / complied: cases with an arbitral award / resolved by performing it;
     - not complied: closed because a settlement or award was not performed.
+
+    One aggregate query over the merchant's cases, by category and year.
     """
     late = exists().where(
         CreditEvent.case_id == Case.id,
@@ -409,33 +410,30 @@ def complaint_record(merchant_id: int, *, zone: ZoneInfo) -> ComplaintRecord:
         counted(Case.outcome == "award_complied"),
         counted(Case.status == lc.CLOSED_NONCOMPLIANT),
     )
-    where = (_side(merchant_id), Case.status != lc.REJECTED)
-    by_category = [
-        RecordRow(category, *(int(n or 0) for n in numbers))
-        for category, *numbers in db.session.execute(
-            db.select(Case.category, *counts)
-            .where(*where)
-            .group_by(Case.category)
-            .order_by(func.count(Case.id).desc(), Case.category)
-        )
-    ]
-    bounds = _year_bounds(merchant_id, zone)
-    by_year: list[RecordRow] = []
-    if bounds:
-        year = case(
-            *[(Case.filed_at >= start, literal(y)) for y, start in reversed(bounds)],
-            else_=literal(bounds[0][0]),
-        ).label("year")
-        by_year = [
-            RecordRow(int(y), *(int(n or 0) for n in numbers))
-            for y, *numbers in db.session.execute(
-                db.select(year, *counts).where(*where).group_by(year).order_by(year)
-            )
-        ]
+    bounds = _year_bounds(zone)
+    if not bounds:
+        return ComplaintRecord(by_category=[], by_year=[], total=RecordRow("total"))
+    year = case(
+        *[(Case.filed_at >= start, literal(y)) for y, start in reversed(bounds)],
+        else_=literal(bounds[0][0]),
+    ).label("year")
+    categories: dict[str, RecordRow] = {}
+    years: dict[int, RecordRow] = {}
     total = RecordRow("total")
-    for row in by_category:
+    for category, y, *numbers in db.session.execute(
+        db.select(Case.category, year, *counts)
+        .where(_side(merchant_id), Case.status != lc.REJECTED)
+        .group_by(Case.category, year)
+    ):
+        row = RecordRow(None, *(int(n or 0) for n in numbers))
+        categories.setdefault(category, RecordRow(category)).add(row)
+        years.setdefault(int(y), RecordRow(int(y))).add(row)
         total.add(row)
-    return ComplaintRecord(by_category=by_category, by_year=by_year, total=total)
+    return ComplaintRecord(
+        by_category=sorted(categories.values(), key=lambda r: (-r.filed, r.key)),
+        by_year=[years[y] for y in sorted(years)],
+        total=total,
+    )
 
 
 # Satisfaction -------------------------------------------------
