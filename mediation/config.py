@@ -143,10 +143,10 @@ class Config:
     CHAT_RATE_LIMIT = os.environ.get("CHAT_RATE_LIMIT", "20 per 10 seconds")
     #: Most messages a reconnecting client gets at once (and an API page holds).
     CHAT_REPLAY_LIMIT = _int("CHAT_REPLAY_LIMIT", 500)
-    #: The credit model (points, windows, grades, list, mark): one dictionary,
     #: With Redis: seconds after which the chat presence of a server process
     #: that stopped refreshing it (killed) is dropped.
     CHAT_PRESENCE_TTL_SECONDS = _int("CHAT_PRESENCE_TTL_SECONDS", 30)
+    #: The credit model (points, windows, grades, list, mark): one dictionary,
     #: also what the public methodology page shows.
     CREDIT_MODEL = DEFAULT_CREDIT_MODEL
     #: The merchant risk model (factor points and caps, category weights, windows,
