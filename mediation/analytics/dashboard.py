@@ -18,6 +18,7 @@ from mediation import clock, labels
 from mediation.analytics import bp, stats_filters
 from mediation.analytics import dashboard_charts as charts
 from mediation.analytics import stats_regions as regions
+from mediation.analytics.dashboard_attention import attention
 from mediation.analytics.stats import time_zone
 from mediation.auth.models import Role
 from mediation.auth.permissions import role_required
@@ -65,6 +66,7 @@ def dashboard():
         region_label=regions.label(parsed.filters.region),
         csv_args=parsed.query_args(),
         period_text=period_text(parsed),
+        attention=attention(),
     )
 
 
