@@ -377,3 +377,25 @@ def test_a_broken_rule_file_never_stops_a_filing(app, people, tmp_path, auth, cl
     assert page.status_code == 200
     assert b'data-testid="tagging-rules-error"' in page.data
     assert b"unknown category" in page.data
+
+
+def test_the_case_page_shows_regulators_the_flag_then_the_confirmed_tag(
+    app, client, auth, people, make_user
+):
+    case_id = file(app, people["consumer"], people["shop"], "水壶漏水，店铺刷单。")
+    auth.login(people["regulator"])
+    page = client.get(f"/cases/{case_id}?lang=en").get_data(as_text=True)
+    assert 'data-testid="case-flags"' in page
+    assert "/supervision/tagging/" in page
+    assert 'data-testid="case-tags"' not in page
+    decide(app, case_id, people["regulator"], "confirm")
+    page = client.get(f"/cases/{case_id}?lang=en").get_data(as_text=True)
+    assert 'data-testid="case-flags"' not in page
+    tags = page.split('data-testid="case-tags"')[1].split("</p>")[0]
+    assert "Fake reviews" in tags or "brushed" in tags.lower()
+    # The parties see neither.
+    auth.logout()
+    auth.login(people["consumer"])
+    page = client.get(f"/cases/{case_id}?lang=en").get_data(as_text=True)
+    assert 'data-testid="case-tags"' not in page
+    assert 'data-testid="case-flags"' not in page

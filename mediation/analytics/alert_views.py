@@ -20,7 +20,7 @@ from sqlalchemy import func
 from sqlalchemy.orm import selectinload
 
 from mediation import clock
-from mediation.analytics import alerts, bp, groups
+from mediation.analytics import alerts, bp, groups, tagging
 from mediation.analytics.alert_forms import (
     ALERT_STATUS,
     AlertFilterForm,
@@ -36,6 +36,7 @@ from mediation.analytics.alert_models import (
     MassAlert,
     group_reference,
 )
+from mediation.analytics.tagging_models import TextFlag
 from mediation.auth.models import Role, User
 from mediation.auth.permissions import case_relation, lock_case, require_role
 from mediation.auth.views import apply_errors
@@ -460,7 +461,8 @@ def case_supervision(case: Case, relation: str | None) -> dict[str, Any] | None:
 
     Everyone who sees the case sees that it is grouped (and with how many
     complaints); regulators and mediators also see its alerts and the link to
-    the group's page when they may open it.
+    the group's page when they may open it; regulators also see the hot spots
+    confirmed from the complaint's text and the flags still to review.
     """
     if relation is None:
         return None
@@ -469,7 +471,18 @@ def case_supervision(case: Case, relation: str | None) -> dict[str, Any] | None:
     shown_alerts = []
     if user.has_role(Role.regulator, Role.mediator):
         shown_alerts = alerts.alerts_of_case(case, user)
-    if group is None and not shown_alerts:
+    tags: list[str] = []
+    flags: list[TextFlag] = []
+    if user.has_role(Role.regulator):
+        tags = tagging.tags_of([case.id]).get(case.id, [])
+        flags = list(
+            db.session.scalars(
+                db.select(TextFlag)
+                .where(TextFlag.case_id == case.id, TextFlag.status == "pending")
+                .order_by(TextFlag.id)
+            )
+        )
+    if group is None and not shown_alerts and not tags and not flags:
         return None
     size = 0
     if group is not None:
@@ -484,6 +497,8 @@ def case_supervision(case: Case, relation: str | None) -> dict[str, Any] | None:
         "size": size,
         "group_link": group is not None and groups.may_manage(user, group),
         "alerts": shown_alerts,
+        "tags": tags,
+        "flags": flags,
     }
 
 
