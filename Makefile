@@ -50,6 +50,8 @@ bench: install translations
 	$(PY) benchmarks/sweep.py
 	$(PY) benchmarks/chat.py
 	$(PY) benchmarks/credit.py
+	$(PY) benchmarks/dashboard.py
+	$(PY) benchmarks/risk.py
 	$(PY) benchmarks/cluster.py
 
 # nginx, two server processes and the scheduler on the local PostgreSQL and Redis

@@ -1,4 +1,4 @@
-"""The APScheduler job that runs the SLA sweep at an interval.
+"""The APScheduler jobs: the SLA sweep and the periodic work beside it.
 
 The scheduler runs in exactly one process per deployment (STYLE.md rule 8):
 either its own (``flask --app mediation scheduler``, a BlockingScheduler) or,
@@ -96,8 +96,9 @@ def add_webhook_job(scheduler: BaseScheduler, app: Flask) -> None:
 
 
 def blocking_scheduler(app: Flask) -> BlockingScheduler:
-    """Return a BlockingScheduler with the sweep and webhook jobs (the
-    ``scheduler`` command)."""
+    """Return a BlockingScheduler with every job (the ``scheduler`` command): the
+    SLA sweep, webhook deliveries, the risk refresh, mass-complaint detection
+    and the dashboard's monthly summaries."""
     scheduler = BlockingScheduler(timezone=UTC)
     add_sweep_job(scheduler, app)
     add_webhook_job(scheduler, app)
