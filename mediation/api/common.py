@@ -69,6 +69,32 @@ def page_arg() -> int:
     return int(raw)
 
 
+#: The largest id the database holds (32-bit integers).
+INT_MAX = 2**31 - 1
+
+
+def whole_number_arg(name: str, default: int, low: int, high: int, code: str) -> int:
+    """Return a query argument that must be a whole number from low to high.
+
+    :param default: when the argument is absent or empty.
+    :raise BadRequest: (``code``) for anything else.
+    """
+    raw = request.args.get(name)
+    if raw is None or raw == "":
+        return default
+    if not (raw.isascii() and raw.isdigit()) or not low <= int(raw) <= high:
+        raise BadRequest(
+            gettext(
+                "%(name)s must be a whole number from %(low)s to %(high)s.",
+                name=name,
+                low=low,
+                high=high,
+            ),
+            code=code,
+        )
+    return int(raw)
+
+
 def paginate(query: Select, page: int, per_page: int | None = None) -> dict[str, Any]:
     """Run a SELECT one page at a time; return items and the page metadata."""
     per_page = per_page or current_app.config["PAGE_SIZE"]

@@ -10,6 +10,7 @@ from marshmallow import Schema, fields
 
 from mediation import clock
 from mediation.api import bp
+from mediation.api.common import INT_MAX, whole_number_arg
 from mediation.credit import ledger, queries
 from mediation.credit import model as credit_model
 from mediation.credit.models import CreditEvent
@@ -115,8 +116,6 @@ _CREDIT = MerchantCreditSchema()
 #: Events per answer by default, and the most one may ask for.
 EVENTS_LIMIT = 200
 MAX_EVENTS = 1000
-#: Ids beyond the database's integer range are no event.
-_INT_MAX = 2**31 - 1
 
 
 def _credit_json(credit: queries.MerchantCredit, *, now, model) -> dict[str, Any]:
@@ -196,10 +195,10 @@ def merchant_credit(merchant_id: int):
         404: {$ref: "#/components/responses/Error"}
     """
     merchant = merchant_services.get_merchant(merchant_id)
-    limit = _whole_number("events_limit", EVENTS_LIMIT, 1, MAX_EVENTS, "bad_limit")
+    limit = whole_number_arg("events_limit", EVENTS_LIMIT, 1, MAX_EVENTS, "bad_limit")
     before = None
     if request.args.get("events_before") not in (None, ""):
-        cursor = _whole_number("events_before", 0, 1, _INT_MAX, "bad_cursor")
+        cursor = whole_number_arg("events_before", 0, 1, INT_MAX, "bad_cursor")
         before = db.session.get(CreditEvent, cursor)
         if before is None or before.merchant_id != merchant.id:
             raise BadRequest(
@@ -212,24 +211,3 @@ def merchant_credit(merchant_id: int):
         merchant, now=now, model=model, events=limit, before=before
     )
     return _CREDIT.dump(_credit_json(credit, now=now, model=model))
-
-
-def _whole_number(name: str, default: int, low: int, high: int, code: str) -> int:
-    """Return a query argument that must be a whole number from low to high.
-
-    :raise BadRequest: (``code``) for anything else.
-    """
-    raw = request.args.get(name)
-    if raw is None or raw == "":
-        return default
-    if not (raw.isascii() and raw.isdigit()) or not low <= int(raw) <= high:
-        raise BadRequest(
-            gettext(
-                "%(name)s must be a whole number from %(low)s to %(high)s.",
-                name=name,
-                low=low,
-                high=high,
-            ),
-            code=code,
-        )
-    return int(raw)

@@ -18,7 +18,13 @@ from marshmallow import EXCLUDE, Schema, fields, validate
 
 from mediation import clock
 from mediation.api import bp
-from mediation.api.common import load, page_arg, paginate
+from mediation.api.common import (
+    INT_MAX,
+    load,
+    page_arg,
+    paginate,
+    whole_number_arg,
+)
 from mediation.auth import permissions
 from mediation.credit import feed, webhooks
 from mediation.errors import BadRequest
@@ -28,7 +34,6 @@ from mediation.schemas import BaseSchema
 HOOK = "<int(max=2147483647):subscription_id>"
 #: Requests per client address to the feed (``FEED_RATE_LIMIT``).
 DEFAULT_FEED_RATE_LIMIT = "60 per minute"
-_INT_MAX = 2_147_483_647
 
 
 # Schemas --------------------------------------------------------------------
@@ -187,23 +192,6 @@ class DeliveryArgsSchema(BaseSchema):
 # The feed -------------------------------------------------------------------
 
 
-def _whole_number(name: str, default: int, low: int, high: int, code: str) -> int:
-    raw = request.args.get(name)
-    if raw is None or raw == "":
-        return default
-    if not (raw.isascii() and raw.isdigit()) or not low <= int(raw) <= high:
-        raise BadRequest(
-            gettext(
-                "%(name)s must be a whole number from %(low)s to %(high)s.",
-                name=name,
-                low=low,
-                high=high,
-            ),
-            code=code,
-        )
-    return int(raw)
-
-
 def _wants_csv() -> bool:
     asked = request.args.get("format")
     if asked not in (None, "", "json", "csv"):
@@ -264,8 +252,10 @@ def credit_feed():
         400: {$ref: "#/components/responses/Error"}
         429: {$ref: "#/components/responses/Error"}
     """
-    since = _whole_number("since", 0, 0, _INT_MAX, "bad_cursor")
-    limit = _whole_number("limit", feed.DEFAULT_LIMIT, 1, feed.MAX_LIMIT, "bad_limit")
+    since = whole_number_arg("since", 0, 0, INT_MAX, "bad_cursor")
+    limit = whole_number_arg(
+        "limit", feed.DEFAULT_LIMIT, 1, feed.MAX_LIMIT, "bad_limit"
+    )
     as_csv = _wants_csv()
     changes, next_cursor = feed.changes_since(since, limit)
     items = [feed.feed_item(change) for change in changes]
