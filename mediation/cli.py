@@ -197,14 +197,19 @@ def recompute_credit_command() -> None:
 @click.command("scheduler")
 @with_appcontext
 def scheduler_command() -> None:
-    """Run the SLA sweep every SWEEP_INTERVAL_SECONDS in this process (Ctrl-C stops)."""
+    """Run the scheduled jobs in this process: the SLA sweep, webhook deliveries,
+    mass-complaint detection, the risk refresh and the dashboard's summaries
+    (Ctrl-C stops). Exactly one per deployment."""
     from flask import current_app
 
     from mediation.sla.scheduler import blocking_scheduler, interval_seconds
 
     app = current_app._get_current_object()
     scheduler = blocking_scheduler(app)
-    click.echo(f"SLA sweep every {interval_seconds(app)} s; Ctrl-C stops.")
+    jobs = ", ".join(job.name for job in scheduler.get_jobs())
+    click.echo(
+        f"SLA sweep every {interval_seconds(app)} s; jobs: {jobs}; Ctrl-C stops."
+    )
     try:
         scheduler.start()
     except (KeyboardInterrupt, SystemExit):

@@ -4,7 +4,7 @@ Once per module the whole cluster runs as ``make cluster`` runs it
 (``deploy/cluster.py``): nginx with cookie stickiness in front of two gunicorn
 server processes (``app1``, ``app2``) and one scheduler process, on a
 PostgreSQL database of this module's own (created and dropped here, on the
-server of ``TEST_DATABASE_URL``) and Redis db 10 (``TEST_REDIS_URL``) with a
+server of ``TEST_DATABASE_URL``) and Redis db 10 (``TEST_REDIS_URL_CLUSTER``) with a
 Socket.IO channel of its own. Every client talks to nginx only; each is pinned
 to one process by the sticky cookie, and ``X-Served-By`` shows which.
 

@@ -94,7 +94,7 @@ def test_the_report_command_prints_the_demo_numbers(app, runner):
         percent(report.overall.precision),
         percent(report.overall.recall),
     ]
-    # The numbers written in the README (docs/pending/risk-README.md).
+    # The numbers written in the README (Tests: text tagging's precision).
     assert (report.overall.tp, report.overall.fp, report.overall.fn) == (53, 4, 6)
     assert overall.split()[-2:] == ["93.0%", "89.8%"]
     for code in ("counterfeit", "fake_reviews", "unfair_terms", "personal_info"):

@@ -24,7 +24,6 @@ from typing import Any
 from flask import current_app
 
 from mediation import clock
-from mediation.analytics import stats_summaries as summaries
 from mediation.auth.models import User
 from mediation.auth.services import create_user
 from mediation.cases.models import Case
@@ -145,10 +144,7 @@ def seed_dashboard_history(now: datetime | None = None) -> dict[str, int]:
     except RuntimeError:
         frozen_at = None
     try:
-        counts = _seed(now, random.Random(20261207))
-        # As the scheduled job would: the months that ended, summarized.
-        summaries.summarize_due_months(now=now)
-        return counts
+        return _seed(now, random.Random(20261207))
     finally:
         if frozen_at is not None:
             clock.freeze(frozen_at)

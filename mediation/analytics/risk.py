@@ -392,8 +392,13 @@ def _write(
     report.changed = len(changed)
     report.removed = len(removed)
     if changed or removed:
-        # Rows of this session's identity map may predate the Core writes.
-        db.session.expire_all()
+        # Loaded scores may predate the Core writes: forget them (only them:
+        # other objects of the transaction, such as notifications whose mail
+        # waits for the commit, must stay as they are).
+        session = db.session()
+        for obj in list(session.identity_map.values()):
+            if isinstance(obj, (RiskScore, RiskScoreCategory)):
+                session.expire(obj)
     return report
 
 

@@ -13,7 +13,7 @@ one step into the state of the running stage and returns the finished
   the facts the timeline records (pauses with the time left, resumed
   deadlines, the deadline an expiry or a reminder names).
 
-Rules (docs/pending/dashboard-ARCHITECTURE.md):
+Rules (docs/ARCHITECTURE.md, Supervision: statistics):
 
 * a span is one stage from its start to the action that changed the stage;
   reassigning within the stage or moving the deadline does not end it;
