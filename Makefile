@@ -7,6 +7,8 @@ FLASK := $(VENV)/bin/flask --app mediation
 PYTHON ?= python3
 HOST ?= 127.0.0.1
 PORT ?= 5000
+# `make test` runs the suite in this many processes (pytest-xdist; 0: in one)
+PYTEST_WORKERS ?= 2
 export MEDIATION_ENV ?= development
 
 .PHONY: run test lint format install translations messages bench clean serve seed \
@@ -35,7 +37,7 @@ run: install translations
 	SCHEDULER_ENABLED=$${SCHEDULER_ENABLED:-1} $(FLASK) serve --host $(HOST) --port $(PORT)
 
 test: install translations
-	$(VENV)/bin/pytest -p no:cacheprovider $(PYTEST_ARGS)
+	$(VENV)/bin/pytest -p no:cacheprovider -n $(PYTEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
 
 lint: install
 	$(VENV)/bin/ruff check mediation tests benchmarks
