@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import email
 import email.policy
 import re
 import socket
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -18,8 +21,9 @@ from mediation.cases.models import Case
 from mediation.extensions import db
 from mediation.notifications.messages import render
 from mediation.notifications.models import Notification
-from mediation.notifications.outbox import outbox
+from mediation.notifications.outbox import MailOutbox, outbox
 from mediation.notifications.services import notify
+from tests.conftest import ROOT
 
 T0 = datetime(2026, 3, 2, 2, 0, tzinfo=UTC)
 
@@ -301,3 +305,78 @@ def test_send_pending_mail_command_sends_what_was_left(app, runner, smtp, filed)
     assert "handled" in result.output
     assert len(smtp.to(filed["staff_en"].email)) == before + 1
     assert [n.email_status for n in _notes(app, filed["staff_en"].id)] == ["sent"]
+
+
+class SlowCollector(Collector):
+    """A collector that takes its time over each message, like a real relay."""
+
+    async def handle_DATA(self, server, session, envelope) -> str:
+        await asyncio.sleep(0.5)
+        return await super().handle_DATA(server, session, envelope)
+
+
+EXITING_COMMAND = """
+import sys
+from mediation import clock, create_app
+from mediation.auth.models import User
+from mediation.extensions import db
+from mediation.notifications.services import notify
+from tests.conftest import _testing
+
+url, port, user_id = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+app = create_app(
+    {**_testing(), "SQLALCHEMY_DATABASE_URI": url,
+     "MAIL_SERVER": "127.0.0.1", "MAIL_PORT": port}
+)
+with app.app_context():
+    notify([db.session.get(User, user_id)], "case_file",
+           {"reference": "MC-2026-000042"}, now=clock.now_utc())
+    db.session.commit()
+print("committed", flush=True)
+"""
+
+
+def test_a_process_that_exits_after_its_commit_sends_its_mail_first(
+    app, database_url, make_user
+):
+    """A one-shot command (``flask sweep`` from cron, ``seed-demo``) exits right
+    after its commit: its queued mail still goes out, not left pending."""
+    handler = SlowCollector()
+    controller = Controller(handler, hostname="127.0.0.1", port=_free_port())
+    controller.start()
+    try:
+        user = make_user("consumer", email="exit@example.com")
+        done = subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                EXITING_COMMAND,
+                database_url,
+                str(controller.port),
+                str(user.id),
+            ],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr
+        assert "committed" in done.stdout
+        assert [m["Subject"] for m in handler.to("exit@example.com")] == [
+            "【在线消费纠纷解决平台】新投诉 MC-2026-000042 待您答复。"
+        ]
+        assert [n.email_status for n in _notes(app, user.id)] == ["sent"]
+    finally:
+        controller.stop()
+
+
+def test_joining_the_outbox_gives_up_at_its_timeout(caplog):
+    """The exit hook waits for the mail at most its timeout, then says so."""
+    stuck = MailOutbox()
+    stuck._queue.put("a batch no thread takes")
+    assert stuck.join(timeout=0.2) is False
+    assert "send-pending-mail" in caplog.text
+    stuck._queue.get()
+    stuck._queue.task_done()
+    assert stuck.join(timeout=0.2) is True

@@ -27,11 +27,6 @@ def send_mail(to: str, subject: str, body: str) -> str:
     message["To"] = to
     message["Subject"] = subject
     message.set_content(body)
-    if not cfg.get("MAIL_SERVER"):
-        logger.info(
-            "mail (not sent, no MAIL_SERVER) to=%s subject=%s\n%s", to, subject, body
-        )
-        return "logged"
     with smtplib.SMTP(cfg["MAIL_SERVER"], cfg["MAIL_PORT"], timeout=10) as smtp:
         if cfg.get("MAIL_USE_TLS"):
             smtp.starttls()

@@ -23,7 +23,8 @@ class Notification(db.Model):
     params: Mapped[dict] = mapped_column(JSON, default=dict)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     read_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
-    #: ``pending``, ``sent``, ``logged`` (no SMTP server) or ``failed``.
+    #: ``pending``, ``sent``, ``logged`` (no SMTP server), ``failed`` or
+    #: ``skipped`` (the demo data's: no mail is sent for them).
     email_status: Mapped[str | None] = mapped_column(String(20))
 
     user = relationship("User")

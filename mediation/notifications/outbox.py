@@ -8,9 +8,11 @@ and records ``sent``, ``logged`` (no MAIL_SERVER) or ``failed`` in one commit.
 
 from __future__ import annotations
 
+import atexit
 import logging
 import queue
 import threading
+import time
 
 from flask_babel import force_locale
 from flask_babel import gettext as _
@@ -33,10 +35,14 @@ class MailOutbox:
     :func:`send_pending`.
     """
 
+    #: How long a process that exits waits for the mails still queued.
+    EXIT_TIMEOUT_SECONDS = 30.0
+
     def __init__(self) -> None:
         self._queue: queue.Queue = queue.Queue()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
+        self._exit_hook = False
 
     def submit(self, app, ids: list[int]) -> None:
         """Queue the e-mails of committed notifications ``ids``."""
@@ -46,11 +52,36 @@ class MailOutbox:
                     target=self._run, name="mail-outbox", daemon=True
                 )
                 self._thread.start()
+            if not self._exit_hook:
+                # The thread is a daemon: a command that exits right after its
+                # commit (``flask sweep``, ``seed-demo``) would take its mails
+                # with it, left pending until ``send-pending-mail``.
+                atexit.register(self.join, self.EXIT_TIMEOUT_SECONDS)
+                self._exit_hook = True
         self._queue.put((app, ids))
 
-    def join(self) -> None:
-        """Wait until every queued e-mail has been handled (tests, shutdown)."""
-        self._queue.join()
+    def join(self, timeout: float | None = None) -> bool:
+        """Wait until every queued e-mail has been handled (tests, shutdown).
+
+        :param timeout: seconds at most (None: as long as it takes).
+        :return: False when mails were still queued at the timeout.
+        """
+        done = self._queue.all_tasks_done
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with done:
+            while self._queue.unfinished_tasks:
+                if deadline is None:
+                    done.wait()
+                    continue
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    logger.warning(
+                        "exiting with notification mail still queued: "
+                        "`flask send-pending-mail` sends it"
+                    )
+                    return False
+                done.wait(remaining)
+        return True
 
     def _run(self) -> None:
         while True:
