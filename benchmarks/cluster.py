@@ -44,12 +44,10 @@ otherwise, 2 when the benchmark could not run.
 from __future__ import annotations
 
 import argparse
-import itertools
 import json
 import shutil
 import sys
 import tempfile
-import threading
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
@@ -62,6 +60,7 @@ if str(ROOT) not in sys.path:  # run as a script: make ``mediation`` importable
 from benchmarks import chat as chat_bench  # noqa: E402
 from benchmarks.filing import (  # noqa: E402
     RESULTS_DIR,
+    Bodies,
     CpuProbe,
     _load_average,
     _postgres_database,
@@ -125,49 +124,21 @@ class Probes:
         return out
 
 
-class SpreadBodies:
-    """Filing bodies over many merchants and every category, each with its own
-    order number and Idempotency-Key (the interface of filing.Bodies)."""
-
-    CATEGORIES = (
-        "counterfeit",
-        "false_advertising",
-        "fake_reviews",
-        "fake_promotion",
-        "unfair_terms",
-        "quality_defect",
-        "delivery",
-        "refund_refused",
-        "after_sales",
-        "personal_info",
-        "other",
-    )
-
-    def __init__(self, merchant_ids: list[int]) -> None:
-        self._pairs = itertools.cycle(
-            [(m, c) for c in self.CATEGORIES for m in merchant_ids]
-        )
-        self._prefix = uuid.uuid4().hex[:8].upper()
-        self._order_date = datetime.now(UTC).date().isoformat()
-        self._lock = threading.Lock()
-        self._n = 0
-
-    def next(self) -> tuple[bytes, str]:
-        with self._lock:
-            self._n += 1
-            n = self._n
-            merchant_id, category = next(self._pairs)
-        body = {
-            "merchant_id": merchant_id,
-            "category": category,
-            "order_ref": f"CL-{self._prefix}-{n:07d}",
-            "order_date": self._order_date,
-            "amount_paid": 19900,
-            "claim": {"type": "refund", "amount": 19900},
-            "description": "The kettle leaks from the base after two days of use.",
-            "arbitration_consent": False,
-        }
-        return json.dumps(body).encode(), f"cluster-{self._prefix}-{n}"
+#: The filings go round every category (the mass-complaint detection holds a
+#: lock per merchant and category: one pair would serialise every filing).
+CATEGORIES = (
+    "counterfeit",
+    "false_advertising",
+    "fake_reviews",
+    "fake_promotion",
+    "unfair_terms",
+    "quality_defect",
+    "delivery",
+    "refund_refused",
+    "after_sales",
+    "personal_info",
+    "other",
+)
 
 
 def seed_merchants(url: str, count: int) -> list[int]:
@@ -224,7 +195,7 @@ def start_cluster(
 def filing_runs(
     cluster: Cluster,
     tokens: list[str],
-    bodies: SpreadBodies,
+    bodies: Bodies,
     probes: Probes,
     args: argparse.Namespace,
 ) -> dict[str, Any]:
@@ -318,7 +289,7 @@ def run_scenario(
     env: dict[str, str],
     workdir: Path,
     tokens: list[str],
-    bodies: SpreadBodies,
+    bodies: Bodies,
     rooms: list[dict[str, Any]],
     database: str | None,
     args: argparse.Namespace,
@@ -492,7 +463,7 @@ def main(argv: list[str] | None = None) -> int:
                 url, [chat_bench.rooms_for(args.chat_connections)]
             )
         log(f"seeded {len(tokens)} consumers and {len(rooms)} chat rooms")
-        bodies = SpreadBodies(merchant_ids)
+        bodies = Bodies(merchant_ids, CATEGORIES, label="cl")
         database = _postgres_database(url)
         for _ in range(args.rounds):
             for processes in (1, 2):

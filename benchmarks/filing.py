@@ -32,6 +32,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import http.client
+import itertools
 import json
 import os
 import platform
@@ -438,10 +439,20 @@ class Run:
 
 
 class Bodies:
-    """Filing bodies, each with its own order number (no duplicate short-cuts)."""
+    """Filing bodies, each with its own order number (no duplicate short-cuts)
+    and Idempotency-Key, going round ``merchant_ids`` x ``categories``."""
 
-    def __init__(self, merchant_id: int) -> None:
-        self._merchant_id = merchant_id
+    def __init__(
+        self,
+        merchant_ids: list[int],
+        categories: tuple[str, ...] = ("quality_defect",),
+        *,
+        label: str = "bench",
+    ) -> None:
+        self._pairs = itertools.cycle(
+            [(m, c) for c in categories for m in merchant_ids]
+        )
+        self._label = label
         self._prefix = uuid.uuid4().hex[:8].upper()
         self._order_date = (datetime.now(UTC).date() - timedelta(days=10)).isoformat()
         self._lock = threading.Lock()
@@ -452,17 +463,18 @@ class Bodies:
         with self._lock:
             self._n += 1
             n = self._n
+            merchant_id, category = next(self._pairs)
         body = {
-            "merchant_id": self._merchant_id,
-            "category": "quality_defect",
-            "order_ref": f"BENCH-{self._prefix}-{n:07d}",
+            "merchant_id": merchant_id,
+            "category": category,
+            "order_ref": f"{self._label.upper()}-{self._prefix}-{n:07d}",
             "order_date": self._order_date,
             "amount_paid": 19900,
             "claim": {"type": "refund", "amount": 19900},
             "description": "The kettle leaks from the base after two days of use.",
             "arbitration_consent": False,
         }
-        return json.dumps(body).encode(), f"bench-{self._prefix}-{n}"
+        return json.dumps(body).encode(), f"{self._label}-{self._prefix}-{n}"
 
 
 def run_load(
@@ -789,7 +801,7 @@ def main(argv: list[str] | None = None) -> int:
         upgrade_schema(env)
         merchant_id, tokens = seed(url, args.concurrency)
         log(f"seeded merchant {merchant_id} and {len(tokens)} consumers")
-        bodies = Bodies(merchant_id)
+        bodies = Bodies([merchant_id])
         with running_server(env, server_log, args.app) as (port, pid):
             command = gunicorn_command(port, args.app)
             probe = CpuProbe(pid, _postgres_database(url))

@@ -21,6 +21,7 @@ from mediation import clock
 from mediation.analytics import alerts
 from mediation.analytics.alert_models import AlertSource
 from mediation.extensions import db
+from mediation.jobs import add_interval_job, config_seconds
 
 logger = logging.getLogger(__name__)
 
@@ -105,33 +106,18 @@ def detection_job(app: Flask) -> DetectionReport:
     return report
 
 
-def interval_seconds(app: Flask) -> int:
-    """Return the job's interval (``MASS_ALERT_INTERVAL_SECONDS``, default 300)."""
-    return max(
-        1,
-        int(app.config.get("MASS_ALERT_INTERVAL_SECONDS") or DEFAULT_INTERVAL_SECONDS),
-    )
-
-
 def add_alert_job(scheduler, app: Flask) -> None:
-    """Add the detection job to an APScheduler scheduler (first run right away).
-
-    Like the sweep: a missed run is never dropped (``misfire_grace_time=None``),
-    missed runs collapse into one (``coalesce``), runs never overlap
-    (``max_instances``).
-    """
-    scheduler.add_job(
+    """Add the detection job to ``scheduler`` (``MASS_ALERT_INTERVAL_SECONDS``,
+    default 300; :mod:`mediation.jobs`)."""
+    add_interval_job(
+        scheduler,
+        app,
         detection_job,
-        "interval",
-        seconds=interval_seconds(app),
-        args=[app],
-        id=JOB_ID,
+        job_id=JOB_ID,
         name="Mass-complaint detection",
-        replace_existing=True,
-        misfire_grace_time=None,
-        coalesce=True,
-        max_instances=1,
-        next_run_time=clock.now_utc(),
+        seconds=config_seconds(
+            app, "MASS_ALERT_INTERVAL_SECONDS", DEFAULT_INTERVAL_SECONDS
+        ),
     )
 
 

@@ -20,6 +20,7 @@ from flask.cli import with_appcontext
 from mediation import clock
 from mediation.analytics import risk, tagging, tagging_report
 from mediation.extensions import db
+from mediation.jobs import add_interval_job, config_seconds
 
 logger = logging.getLogger(__name__)
 
@@ -61,31 +62,18 @@ def refresh_job(app: Flask) -> risk.RefreshReport | None:
             db.session.remove()
 
 
-def interval_seconds(app: Flask) -> int:
-    """Return ``RISK_REFRESH_INTERVAL_SECONDS`` (default 900)."""
-    return int(
-        app.config.get("RISK_REFRESH_INTERVAL_SECONDS") or DEFAULT_INTERVAL_SECONDS
-    )
-
-
 def add_risk_job(scheduler: BaseScheduler, app: Flask) -> None:
-    """Add the risk refresh job to ``scheduler``; its first run is right away.
-
-    Like the sweep: a missed run is never dropped, missed runs collapse into
-    one, and runs never overlap.
-    """
-    scheduler.add_job(
+    """Add the risk refresh job to ``scheduler`` (``RISK_REFRESH_INTERVAL_SECONDS``,
+    default 900; :mod:`mediation.jobs`)."""
+    add_interval_job(
+        scheduler,
+        app,
         refresh_job,
-        "interval",
-        seconds=interval_seconds(app),
-        args=[app],
-        id=JOB_ID,
+        job_id=JOB_ID,
         name="Risk list refresh",
-        replace_existing=True,
-        misfire_grace_time=None,
-        coalesce=True,
-        max_instances=1,
-        next_run_time=clock.now_utc(),
+        seconds=config_seconds(
+            app, "RISK_REFRESH_INTERVAL_SECONDS", DEFAULT_INTERVAL_SECONDS
+        ),
     )
 
 

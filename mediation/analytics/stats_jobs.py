@@ -18,6 +18,7 @@ from flask import Flask
 from mediation import clock
 from mediation.analytics import stats_summaries as summaries
 from mediation.extensions import db
+from mediation.jobs import add_interval_job, config_seconds
 
 logger = logging.getLogger(__name__)
 
@@ -62,29 +63,16 @@ def summary_job(app: Flask) -> summaries.SummaryReport | None:
             db.session.remove()
 
 
-def interval_seconds(app: Flask) -> int:
-    """Return ``STATS_SUMMARY_INTERVAL_SECONDS`` (default 900)."""
-    return int(
-        app.config.get("STATS_SUMMARY_INTERVAL_SECONDS") or DEFAULT_INTERVAL_SECONDS
-    )
-
-
 def add_summary_job(scheduler: BaseScheduler, app: Flask) -> None:
-    """Add the summary job to ``scheduler``; its first run is right away.
-
-    Like the sweep: a missed run is never dropped, missed runs collapse into
-    one, and runs never overlap.
-    """
-    scheduler.add_job(
+    """Add the summary job to ``scheduler`` (``STATS_SUMMARY_INTERVAL_SECONDS``,
+    default 900; :mod:`mediation.jobs`)."""
+    add_interval_job(
+        scheduler,
+        app,
         summary_job,
-        "interval",
-        seconds=interval_seconds(app),
-        args=[app],
-        id=JOB_ID,
+        job_id=JOB_ID,
         name="Dashboard monthly summaries",
-        replace_existing=True,
-        misfire_grace_time=None,
-        coalesce=True,
-        max_instances=1,
-        next_run_time=clock.now_utc(),
+        seconds=config_seconds(
+            app, "STATS_SUMMARY_INTERVAL_SECONDS", DEFAULT_INTERVAL_SECONDS
+        ),
     )

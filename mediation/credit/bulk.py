@@ -451,36 +451,35 @@ def _cases(
     return [_CaseRow(*row) for row in db.session.execute(query.order_by(Case.id))]
 
 
-def derive_reads() -> ColumnElement[bool]:
-    """Return the SQL condition of the events :func:`~mediation.credit.ledger.derive`
-    can read (:func:`mediation.credit.ledger.derive_reads`): the rest of a
-    timeline stays in the database."""
+def _events_of(
+    actions: frozenset[str], entering: frozenset[str]
+) -> ColumnElement[bool]:
+    """The SQL condition of the events whose action is in ``actions`` or that
+    enter a status of ``entering`` (a real change of status, or the first)."""
     return or_(
-        CaseEvent.action.in_(sorted(ledger.DERIVE_ACTIONS)),
+        CaseEvent.action.in_(sorted(actions)),
         and_(
-            CaseEvent.to_status.in_(sorted(ledger.DERIVE_ENTERING)),
+            CaseEvent.to_status.in_(sorted(entering)),
             or_(
                 CaseEvent.from_status.is_(None),
                 CaseEvent.from_status != CaseEvent.to_status,
             ),
         ),
     )
+
+
+def derive_reads() -> ColumnElement[bool]:
+    """Return the SQL condition of the events :func:`~mediation.credit.ledger.derive`
+    can read (:func:`mediation.credit.ledger.derive_reads`): the rest of a
+    timeline stays in the database."""
+    return _events_of(ledger.DERIVE_ACTIONS, ledger.DERIVE_ENTERING)
 
 
 def derive_reads_data() -> ColumnElement[bool]:
     """Return the SQL condition of the events whose ``data``
     :func:`~mediation.credit.ledger.derive` reads
     (:func:`mediation.credit.ledger.derive_reads_data`)."""
-    return or_(
-        CaseEvent.action.in_(sorted(ledger.DERIVE_DATA_ACTIONS)),
-        and_(
-            CaseEvent.to_status.in_(sorted(ledger.DERIVE_DATA_ENTERING)),
-            or_(
-                CaseEvent.from_status.is_(None),
-                CaseEvent.from_status != CaseEvent.to_status,
-            ),
-        ),
-    )
+    return _events_of(ledger.DERIVE_DATA_ACTIONS, ledger.DERIVE_DATA_ENTERING)
 
 
 def _postgresql_sql(clause: ColumnElement[Any]) -> str:

@@ -24,6 +24,7 @@ from mediation.analytics.alert_jobs import add_alert_job
 from mediation.analytics.risk_jobs import add_risk_job
 from mediation.analytics.stats_jobs import add_summary_job
 from mediation.credit.webhooks import delivery_job
+from mediation.jobs import add_interval_job, config_seconds
 from mediation.sla.sweep import SweepReport, run_sweep
 
 logger = logging.getLogger(__name__)
@@ -51,60 +52,49 @@ def sweep_job(app: Flask) -> SweepReport:
 
 def interval_seconds(app: Flask) -> int:
     """Return the sweep interval from ``SWEEP_INTERVAL_SECONDS`` (default 30)."""
-    return int(app.config.get("SWEEP_INTERVAL_SECONDS") or DEFAULT_INTERVAL_SECONDS)
+    return config_seconds(app, "SWEEP_INTERVAL_SECONDS", DEFAULT_INTERVAL_SECONDS)
 
 
 def add_sweep_job(scheduler: BaseScheduler, app: Flask) -> None:
-    """Add the sweep job to ``scheduler``; its first run is right away.
-
-    A missed run is never dropped (``misfire_grace_time=None``), missed runs
-    collapse into one (``coalesce``), and runs never overlap (``max_instances``).
-    """
-    scheduler.add_job(
+    """Add the sweep job to ``scheduler`` (:mod:`mediation.jobs`)."""
+    add_interval_job(
+        scheduler,
+        app,
         sweep_job,
-        "interval",
-        seconds=interval_seconds(app),
-        args=[app],
-        id=JOB_ID,
+        job_id=JOB_ID,
         name="SLA sweep",
-        replace_existing=True,
-        misfire_grace_time=None,
-        coalesce=True,
-        max_instances=1,
-        next_run_time=clock.now_utc(),
+        seconds=interval_seconds(app),
     )
 
 
 def add_webhook_job(scheduler: BaseScheduler, app: Flask) -> None:
     """Add the webhook delivery job (``WEBHOOK_INTERVAL_SECONDS``, default 15)."""
-    scheduler.add_job(
+    add_interval_job(
+        scheduler,
+        app,
         delivery_job,
-        "interval",
-        seconds=int(
-            app.config.get("WEBHOOK_INTERVAL_SECONDS")
-            or DEFAULT_WEBHOOK_INTERVAL_SECONDS
-        ),
-        args=[app],
-        id=WEBHOOK_JOB_ID,
+        job_id=WEBHOOK_JOB_ID,
         name="Webhook deliveries",
-        replace_existing=True,
-        misfire_grace_time=None,
-        coalesce=True,
-        max_instances=1,
-        next_run_time=clock.now_utc(),
+        seconds=config_seconds(
+            app, "WEBHOOK_INTERVAL_SECONDS", DEFAULT_WEBHOOK_INTERVAL_SECONDS
+        ),
     )
 
 
-def blocking_scheduler(app: Flask) -> BlockingScheduler:
-    """Return a BlockingScheduler with every job (the ``scheduler`` command): the
-    SLA sweep, webhook deliveries, the risk refresh, mass-complaint detection
-    and the dashboard's monthly summaries."""
-    scheduler = BlockingScheduler(timezone=UTC)
+def add_all_jobs(scheduler: BaseScheduler, app: Flask) -> None:
+    """Add every periodic job: the SLA sweep, webhook deliveries, the risk
+    refresh, mass-complaint detection and the dashboard's monthly summaries."""
     add_sweep_job(scheduler, app)
     add_webhook_job(scheduler, app)
     add_risk_job(scheduler, app)
     add_alert_job(scheduler, app)
     add_summary_job(scheduler, app)
+
+
+def blocking_scheduler(app: Flask) -> BlockingScheduler:
+    """Return a BlockingScheduler with every job (the ``scheduler`` command)."""
+    scheduler = BlockingScheduler(timezone=UTC)
+    add_all_jobs(scheduler, app)
     return scheduler
 
 
@@ -120,11 +110,7 @@ def start_in_process(app: Flask) -> BackgroundScheduler | None:
     with _lock:
         if _in_process is None:
             scheduler = BackgroundScheduler(timezone=UTC, daemon=True)
-            add_sweep_job(scheduler, app)
-            add_webhook_job(scheduler, app)
-            add_risk_job(scheduler, app)
-            add_alert_job(scheduler, app)
-            add_summary_job(scheduler, app)
+            add_all_jobs(scheduler, app)
             scheduler.start()
             _in_process = scheduler
             logger.info(
