@@ -13,7 +13,7 @@ from mediation.analytics.risk_seed import seed_risk_demo
 from mediation.analytics.stats_summaries import summarize_due_months
 from mediation.analytics.warning_services import seed_demo_warning
 from mediation.auth.models import User
-from mediation.auth.services import create_user
+from mediation.auth.services import create_user, public_passwords
 from mediation.cases.models import Case
 from mediation.cases.services import Filing, apply_action, file_case
 from mediation.extensions import db
@@ -73,8 +73,16 @@ def _valid_code(code: str) -> str:
 
 
 def seed_demo(now=None) -> dict[str, int]:
-    """Create the demo data; return counts. Caller commits."""
-    now = now or clock.now_utc()
+    """Create the demo data; return counts. Caller commits.
+
+    Every demo account's password is :data:`DEMO_PASSWORD`, printed for all to
+    read: hashed at the cost of a public password (``public_passwords``).
+    """
+    with public_passwords():
+        return _seed_demo(now or clock.now_utc())
+
+
+def _seed_demo(now) -> dict[str, int]:
     merchants = {}
     for key, values in MERCHANTS.items():
         values = dict(values, uscc=_valid_code(values["uscc"]))

@@ -21,11 +21,9 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from flask import current_app
-
 from mediation import clock
 from mediation.auth.models import User
-from mediation.auth.services import create_user
+from mediation.auth.services import create_user, public_passwords
 from mediation.cases.models import Case
 from mediation.cases.services import Filing, apply_action, file_case
 from mediation.extensions import db
@@ -34,7 +32,6 @@ from mediation.merchants.services import register_merchant
 from mediation.merchants.uscc import check_character
 
 PASSWORD = "demo-pass-2026"
-CHEAP_HASH = "scrypt:1024:8:1"
 #: Shops of the history: name, region code, platform key (None: independent).
 SHOPS = [
     ("西湖丝绸旗舰店", "330106", "mall"),
@@ -306,17 +303,11 @@ def _seed(now: datetime, rng: random.Random) -> dict[str, int]:
 
 
 def _user(email: str, name: str, role: str, now: datetime, **kw: Any) -> User:
-    # Accounts of the history, not demo logins: their password is public, so
-    # the cheap hash cost of the tests keeps seed-demo fast.
-    config = current_app.config
-    method = config["PASSWORD_HASH_METHOD"]
-    config["PASSWORD_HASH_METHOD"] = CHEAP_HASH
-    try:
+    # Accounts of the history, not demo logins: their password is public.
+    with public_passwords():
         return create_user(
             email=email, password=PASSWORD, name=name, role=role, now=now, **kw
         )
-    finally:
-        config["PASSWORD_HASH_METHOD"] = method
 
 
 def _remedy(h: _History, moment: datetime, case: Case, kind: str | None = None) -> dict:

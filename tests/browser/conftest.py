@@ -30,10 +30,11 @@ without it the browser tests are skipped, or fail when ``CI=true``.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
-import shutil
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -216,7 +217,13 @@ class SqliteDemoDatabase:
 
     def clone(self, tmp_path: Path) -> str:
         copy = tmp_path / "browser.db"
-        shutil.copyfile(self.path, copy)
+        # SQLite's backup, not a file copy: in WAL mode committed pages may
+        # still be in demo.db-wal.
+        with (
+            contextlib.closing(sqlite3.connect(self.path)) as source,
+            contextlib.closing(sqlite3.connect(copy)) as target,
+        ):
+            source.backup(target)
         return f"sqlite:///{copy}"
 
     def drop_clone(self, url: str) -> None:
