@@ -137,14 +137,15 @@ def _testing() -> dict[str, Any]:
 
 #: Modules that share something beyond their own database run on one
 #: pytest-xdist worker (``--dist loadgroup``): the browser tests share a seeded
-#: demo database and Chromium; the Redis tests share Redis dbs 9 and 10 (the
-#: cluster test empties db 10) and, through the servers they start, the login
-#: rate limits kept there.
+#: demo database and Chromium; the Redis tests share a Redis db and, through the
+#: servers they start, the login rate limits kept there: db 9 (the chat's), db
+#: 10 (the cluster test empties it, ``/ready`` reads it). The two Redis groups
+#: run side by side.
 XDIST_GROUPS = {
-    "test_chat_redis.py": "redis",
-    "test_chat_two_processes.py": "redis",
-    "test_cluster.py": "redis",
-    "test_ready.py": "redis",
+    "test_chat_redis.py": "redis9",
+    "test_chat_two_processes.py": "redis9",
+    "test_cluster.py": "redis10",
+    "test_ready.py": "redis10",
 }
 
 
